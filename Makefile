@@ -1,0 +1,41 @@
+# rundock: `make demo` runs the whole chain; `make test` runs every test on the real parts.
+GO      ?= go
+BIN     := bin
+PKGS    := ./...
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/rundock/rundock/internal/version.Version=$(VERSION)
+
+.PHONY: all build setup test unit lint demo demo-down bench clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/rundock ./cmd/rundock
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/announcer ./cmd/announcer
+
+setup:
+	bash scripts/setup.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+# Every test, unit and integration, against real runit, Docker, etcd, CoreDNS, nginx and
+# Ansible. setup installs what is missing first.
+test: setup lint build
+	$(GO) test -count=1 -timeout 75m -p 1 $(PKGS)
+
+unit: lint
+	$(GO) test -count=1 -short $(PKGS)
+
+demo: setup build
+	bash scripts/demo.sh
+
+demo-down:
+	bash scripts/demo.sh down
+
+bench: setup build
+	bash scripts/bench.sh
+
+clean:
+	rm -rf $(BIN)

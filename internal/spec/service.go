@@ -1,0 +1,104 @@
+// Package spec defines a rundock service description, its defaults, and its validation.
+// The option names are the same everywhere: Ansible arguments, YAML keys and CLI flags.
+package spec
+
+// State is what rundock makes of a service on a host.
+type State string
+
+// The states a service can be put in.
+const (
+	// StatePresent installs the service tree under sv_dir, without linking it.
+	StatePresent State = "present"
+	// StateEnabled installs the tree if needed and links it into service_dir.
+	StateEnabled State = "enabled"
+	// StateDisabled unlinks the service; its container is stopped, its tree kept.
+	StateDisabled State = "disabled"
+	// StateAbsent stops the service and removes its tree.
+	StateAbsent State = "absent"
+)
+
+// Announce modes: which address the announcer publishes.
+const (
+	AnnouncePublic    = "public"
+	AnnouncePrivate   = "private"
+	AnnounceContainer = "container"
+)
+
+// Pull policies, as docker run --pull takes them.
+const (
+	PullAlways  = "always"
+	PullMissing = "missing"
+	PullNever   = "never"
+)
+
+// Service is one validated service description. Zero values mean "not set"; Defaults
+// fills what a user left out.
+type Service struct {
+	State State `json:"state"`
+	Name  string `json:"name"`
+	Image string `json:"image"`
+	// Args is free-form docker run arguments, split like sh splits them; only
+	// $PUBLIC_IP, $PRIVATE_IP and $ANNOUNCE_IP are expanded, when the container starts.
+	Args string `json:"args,omitempty"`
+	// ArgWords is Args split into words; each word is a list of parts, literal or
+	// placeholder, so the renderer can quote literals and expand only placeholders.
+	ArgWords []Word `json:"-"`
+
+	Announce   int    `json:"announce,omitempty"`    // host port published in DNS; 0: not announced
+	AnnounceAs string `json:"announce_as,omitempty"` // public|private|container
+	Port       int    `json:"port,omitempty"`        // container port, defaults to Announce
+
+	Env         map[string]string `json:"env,omitempty"`
+	EnvFile     []string          `json:"env_file,omitempty"`
+	Ports       []string          `json:"ports,omitempty"`
+	Volumes     []string          `json:"volumes,omitempty"`
+	VolumesFrom []string          `json:"volumes_from,omitempty"`
+	Network     string            `json:"network,omitempty"`
+	User        string            `json:"user,omitempty"`
+	Command     []string          `json:"command,omitempty"`
+	Hostname    string            `json:"hostname,omitempty"` // default HOST-NAME
+	Pull        string            `json:"pull,omitempty"`     // always|missing|never
+	StopTimeout int               `json:"stop_timeout,omitempty"`
+
+	HealthCmd         string `json:"health_cmd,omitempty"`
+	HealthInterval    string `json:"health_interval,omitempty"`     // Go duration, e.g. 10s
+	HealthTimeout     string `json:"health_timeout,omitempty"`      // Go duration
+	HealthStartPeriod string `json:"health_start_period,omitempty"` // Go duration
+	HealthRetries     int    `json:"health_retries,omitempty"`
+
+	Log      bool   `json:"log"`
+	LogDir   string `json:"log_dir,omitempty"`
+	LogSize  int    `json:"log_size,omitempty"`
+	LogCount int    `json:"log_count,omitempty"`
+
+	// Announcer options, passed through to the rendered announcer service.
+	AnnounceName     string   `json:"announce_name,omitempty"` // DNS service name, default Name
+	Instance         string   `json:"instance,omitempty"`      // default: short host name
+	Domain           string   `json:"domain,omitempty"`
+	EtcdEndpoints    []string `json:"etcd_endpoints,omitempty"`
+	TTL              int      `json:"ttl,omitempty"`     // lease seconds
+	DNSTTL           int      `json:"dns_ttl,omitempty"` // record ttl field
+	Priority         int      `json:"priority,omitempty"`
+	Weight           int      `json:"weight,omitempty"`
+	PublicInterface  string   `json:"public_interface,omitempty"`
+	PrivateInterface string   `json:"private_interface,omitempty"`
+	EtcdCACert       string   `json:"etcd_cacert,omitempty"`
+	EtcdCert         string   `json:"etcd_cert,omitempty"`
+	EtcdKey          string   `json:"etcd_key,omitempty"`
+	EtcdUser         string   `json:"etcd_user,omitempty"`
+	EtcdPasswordFile string   `json:"etcd_password_file,omitempty"`
+
+	SvDir      string `json:"sv_dir,omitempty"`
+	ServiceDir string `json:"service_dir,omitempty"`
+	BinDir     string `json:"bin_dir,omitempty"` // where rundock and announcer are installed
+}
+
+// Word is one word of Args: its parts concatenated.
+type Word []Part
+
+// Part is a literal string, or (Var != "") one of the run-time placeholders
+// PUBLIC_IP, PRIVATE_IP, ANNOUNCE_IP.
+type Part struct {
+	Lit string
+	Var string
+}

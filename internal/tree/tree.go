@@ -1,0 +1,26 @@
+// Package tree holds a rendered runit service definition: the files of one directory under
+// sv_dir, and which of its directories are runit services to link into service_dir.
+package tree
+
+import "io/fs"
+
+// File is one file of a tree. Path is slash-separated and relative to the tree's root.
+type File struct {
+	Path string
+	Mode fs.FileMode
+	Data []byte
+}
+
+// Service is a runit service directory inside a tree (Path "." for the root) and the
+// name of its link in service_dir.
+type Service struct {
+	Path string
+	Link string
+}
+
+// Tree is everything rundock writes for one service.
+type Tree struct {
+	Dir      string // directory name under sv_dir, e.g. docker-influxdb
+	Files    []File
+	Services []Service
+}
