@@ -34,7 +34,7 @@ const (
 // Service is one validated service description. Zero values mean "not set"; Defaults
 // fills what a user left out.
 type Service struct {
-	State State `json:"state"`
+	State State  `json:"state"`
 	Name  string `json:"name"`
 	Image string `json:"image"`
 	// Args is free-form docker run arguments, split like sh splits them; only
