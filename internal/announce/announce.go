@@ -1,0 +1,388 @@
+// Package announce keeps one service instance in SkyDNS (etcd v3, read by CoreDNS's etcd
+// plugin) while its container can serve: the record is put under a lease when the
+// container is running and healthy, deleted at once when it stops, dies, is paused or
+// turns unhealthy, and expires with the lease when the announcer itself dies.
+package announce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/client"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+
+	"github.com/rundock/rundock/internal/container"
+	"github.com/rundock/rundock/internal/hostaddr"
+	"github.com/rundock/rundock/internal/lease"
+	"github.com/rundock/rundock/internal/skydns"
+)
+
+// Ways to find the announced address (Config.AnnounceAs).
+const (
+	AsPublic    = "public"
+	AsPrivate   = "private"
+	AsContainer = "container"
+)
+
+// Defaults New applies to zero fields.
+const (
+	DefaultDomain     = "s.prod.example.com"
+	DefaultAnnounceAs = AsPrivate
+	DefaultTTL        = 30 // seconds
+	MinTTL            = 5  // etcd's practical lease minimum
+	DefaultEndpoint   = "http://127.0.0.1:2379"
+)
+
+const (
+	// shutdownTimeout bounds the cleanup after a stop: well under MinTTL, and short
+	// enough that the process exits within a second even when etcd is gone.
+	shutdownTimeout = 700 * time.Millisecond
+	// opTimeout bounds each etcd call in the loop, so a state change waits at most this
+	// long behind a call to an unreachable etcd.
+	opTimeout = 2 * time.Second
+	// backoffMin and backoffMax bound the retry delay after etcd or address errors.
+	backoffMin = 200 * time.Millisecond
+	backoffMax = 5 * time.Second
+)
+
+// ErrConfig marks configuration errors: the caller should fix its flags.
+var ErrConfig = errors.New("bad configuration")
+
+// Etcd says how to reach etcd. Password is never taken from a flag: the command reads it
+// from a file or the environment.
+type Etcd struct {
+	Endpoints            []string
+	CACert, Cert, Key    string
+	User, Password       string
+}
+
+// Config is everything the announcer needs; New fills in the documented defaults.
+type Config struct {
+	Name     string // service name: the first label of NAME.DOMAIN
+	Port     int    // announced port (SRV)
+	Domain   string // default DefaultDomain
+	Prefix   string // etcd path CoreDNS reads, default skydns.DefaultPrefix
+	Instance string // last key label, default the short host name, lowercased
+
+	AnnounceAs       string // public, private (default) or container
+	Host             string // explicit address; overrides AnnounceAs
+	PublicInterface  string
+	PrivateInterface string
+
+	Container       string // container to follow, default Name
+	Network         string // Docker network whose IP AnnounceAs=container uses; default the first
+	IgnoreContainer bool   // announce unconditionally (--watch-container=false)
+
+	TTL      int64 // lease seconds, default DefaultTTL, at least MinTTL
+	DNSTTL   int64 // the record's ttl field, 0 = TTL
+	Priority int
+	Weight   int
+
+	Etcd   Etcd
+	Logger *slog.Logger // default: discard
+}
+
+// Announcer is one running announcement; build it with New, run it with Run.
+type Announcer struct {
+	cfg Config
+	key string
+	log *slog.Logger
+}
+
+// New checks cfg, applies defaults and returns the announcer. Errors wrap ErrConfig and
+// name the bad value.
+func New(cfg Config) (*Announcer, error) {
+	if cfg.Domain == "" {
+		cfg.Domain = DefaultDomain
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = skydns.DefaultPrefix
+	}
+	if cfg.Instance == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("%w: cannot read the host name for the default --instance: %v", ErrConfig, err)
+		}
+		cfg.Instance, _, _ = strings.Cut(h, ".")
+	}
+	cfg.Instance = strings.ToLower(cfg.Instance)
+	cfg.Name = strings.ToLower(cfg.Name)
+	if cfg.AnnounceAs == "" {
+		cfg.AnnounceAs = DefaultAnnounceAs
+	}
+	if cfg.Container == "" {
+		cfg.Container = cfg.Name
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = DefaultTTL
+	}
+	if cfg.DNSTTL == 0 {
+		cfg.DNSTTL = cfg.TTL
+	}
+	if len(cfg.Etcd.Endpoints) == 0 {
+		cfg.Etcd.Endpoints = []string{DefaultEndpoint}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	key, err := skydns.InstanceKey(cfg.Prefix, cfg.Domain, cfg.Name, cfg.Instance)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return &Announcer{cfg: cfg, key: key, log: cfg.Logger}, nil
+}
+
+func (c *Config) check() error {
+	switch {
+	case c.Name == "":
+		return errors.New("no service name: pass --name, e.g. --name influxdb")
+	case !skydns.IsLabel(c.Name):
+		return fmt.Errorf("name %q is not a DNS label: use lowercase letters, digits and '-'", c.Name)
+	case !skydns.IsLabel(c.Instance):
+		return fmt.Errorf("instance %q is not a DNS label: pass --instance with lowercase letters, digits and '-'", c.Instance)
+	case c.Port < 1 || c.Port > 65535:
+		return fmt.Errorf("port %d out of range: pass --port between 1 and 65535", c.Port)
+	case c.AnnounceAs != AsPublic && c.AnnounceAs != AsPrivate && c.AnnounceAs != AsContainer:
+		return fmt.Errorf("announce-as %q: use public, private or container", c.AnnounceAs)
+	case c.AnnounceAs == AsContainer && c.IgnoreContainer && c.Host == "":
+		return errors.New("announce-as container reads the container's IP, which needs --watch-container=true (or give --host)")
+	case c.TTL < MinTTL:
+		return fmt.Errorf("ttl %d too short: pass --ttl of at least %d seconds", c.TTL, MinTTL)
+	case c.DNSTTL < 0 || c.DNSTTL > 1<<31-1:
+		return fmt.Errorf("dns-ttl %d out of range: pass 0 (same as --ttl) or more seconds", c.DNSTTL)
+	case c.Priority < 0 || c.Priority > 65535:
+		return fmt.Errorf("priority %d out of range: use 0 to 65535", c.Priority)
+	case c.Weight < 0 || c.Weight > 65535:
+		return fmt.Errorf("weight %d out of range: use 0 to 65535", c.Weight)
+	case c.Container == "" || strings.ContainsAny(c.Container, " /\t\n"):
+		return fmt.Errorf("container %q is not a container name: pass --container NAME", c.Container)
+	case c.Host != "" && net.ParseIP(c.Host) == nil && !isHostName(c.Host):
+		return fmt.Errorf("host %q is neither an IP address nor a host name", c.Host)
+	case (c.Etcd.Cert == "") != (c.Etcd.Key == ""):
+		return fmt.Errorf("--cert %q and --key %q go together: pass both or neither", c.Etcd.Cert, c.Etcd.Key)
+	case c.Etcd.User != "" && c.Etcd.Password == "":
+		return fmt.Errorf("etcd user %q has no password: pass --password-file or set ANNOUNCER_ETCD_PASSWORD", c.Etcd.User)
+	}
+	for _, e := range c.Etcd.Endpoints {
+		if !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://") {
+			return fmt.Errorf("etcd endpoint %q: write it as http://HOST:PORT or https://HOST:PORT", e)
+		}
+	}
+	return nil
+}
+
+func isHostName(s string) bool {
+	for _, l := range strings.Split(strings.TrimSuffix(strings.ToLower(s), "."), ".") {
+		if !skydns.IsLabel(l) {
+			return false
+		}
+	}
+	return true
+}
+
+// Key returns the etcd key of the record.
+func (a *Announcer) Key() string { return a.key }
+
+// Config returns the configuration after defaults.
+func (a *Announcer) Config() Config { return a.cfg }
+
+// Record returns the record for host with the configured port, priority, weight and
+// DNS TTL.
+func (a *Announcer) Record(host string) skydns.Record {
+	return skydns.Record{Host: host, Port: a.cfg.Port, Priority: a.cfg.Priority, Weight: a.cfg.Weight, TTL: uint32(a.cfg.DNSTTL)}
+}
+
+// host finds the address to announce for the container state st.
+func (a *Announcer) host(st container.State) (string, error) {
+	switch {
+	case a.cfg.Host != "":
+		return a.cfg.Host, nil
+	case a.cfg.AnnounceAs == AsContainer:
+		if st.IP == "" {
+			return "", fmt.Errorf("container %s has no IP address (network %q): use --announce-as private or public for host-network containers", a.cfg.Container, a.cfg.Network)
+		}
+		return st.IP, nil
+	case a.cfg.AnnounceAs == AsPublic:
+		ip, err := hostaddr.Public(a.cfg.PublicInterface)
+		if err != nil {
+			return "", err
+		}
+		return ip.String(), nil
+	default:
+		ip, err := hostaddr.Private(a.cfg.PrivateInterface)
+		if err != nil {
+			return "", err
+		}
+		return ip.String(), nil
+	}
+}
+
+func (a *Announcer) etcdClient() (*clientv3.Client, error) {
+	e := a.cfg.Etcd
+	cc := clientv3.Config{
+		Endpoints:            e.Endpoints,
+		DialTimeout:          5 * time.Second,
+		DialKeepAliveTime:    5 * time.Second,
+		DialKeepAliveTimeout: 2 * time.Second,
+		Username:             e.User,
+		Password:             e.Password,
+		Logger:               zap.NewNop(),
+		// gRPC's default reconnect backoff grows to 120 s; cap it so the record is back
+		// within seconds of etcd coming back.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 200 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+			MinConnectTimeout: 2 * time.Second,
+		})},
+	}
+	if e.CACert != "" || e.Cert != "" {
+		tlsCfg, err := transport.TLSInfo{CertFile: e.Cert, KeyFile: e.Key, TrustedCAFile: e.CACert}.ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("cannot load etcd TLS files (--cacert %q, --cert %q, --key %q): %w", e.CACert, e.Cert, e.Key, err)
+		}
+		cc.TLS = tlsCfg
+	}
+	cli, err := clientv3.New(cc)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create etcd client for %s: %w", strings.Join(e.Endpoints, ","), err)
+	}
+	return cli, nil
+}
+
+// Run keeps the record in line with the container until ctx is done, then deletes it and
+// revokes the lease (on a fresh context, within shutdownTimeout) and returns nil. It
+// returns an error only when it cannot start (bad TLS files, no Docker client).
+func (a *Announcer) Run(ctx context.Context) error {
+	cli, err := a.etcdClient()
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	h := &lease.Holder{Client: cli, Key: a.key, TTL: a.cfg.TTL}
+
+	states := make(chan container.State)
+	var st container.State
+	known := false // is st the container's real state yet?
+	if a.cfg.IgnoreContainer {
+		st, known = container.State{Exists: true, Running: true, Reason: "not watched"}, true
+	} else {
+		dc, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+		if err != nil {
+			return fmt.Errorf("cannot create docker client: %w", err)
+		}
+		defer dc.Close()
+		w := &container.Watcher{Name: a.cfg.Container, Network: a.cfg.Network, Client: dc, Logger: a.log}
+		wctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		defer func() { stop(); <-done }()
+		go func() { defer close(done); w.Run(wctx, states) }()
+	}
+	a.log.Info("starting", "key", a.key, "announce_as", a.cfg.AnnounceAs, "container", a.cfg.Container,
+		"watch", !a.cfg.IgnoreContainer, "ttl", a.cfg.TTL, "endpoints", strings.Join(a.cfg.Etcd.Endpoints, ","))
+
+	var (
+		published string // the value in etcd under a live lease; "" when withdrawn
+		dirty     = known
+		retry     <-chan time.Time
+		bo        = backoffState{}
+		lastErr   string
+	)
+	for {
+		if dirty && retry == nil && known {
+			err := a.sync(ctx, h, st, &published)
+			switch {
+			case ctx.Err() != nil:
+			case err != nil:
+				if msg := err.Error(); msg != lastErr { // one line per failure kind, not per retry
+					a.log.Warn("etcd unreachable or address unknown, retrying", "key", a.key, "err", err)
+					lastErr = msg
+				}
+				retry = time.After(bo.next())
+			default:
+				dirty, lastErr = false, ""
+				bo.reset()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			a.shutdown(h, published != "" || dirty)
+			return nil
+		case s := <-states:
+			a.log.Info("container state", "container", a.cfg.Container, "up", s.Up(), "reason", s.Reason, "ip", s.IP)
+			st, known, dirty, retry = s, true, true, nil
+		case <-h.Lost():
+			a.log.Warn("lease lost, granting a new one", "key", a.key, "lease", fmt.Sprintf("%x", h.ID()))
+			h.Drop()
+			published, dirty, retry = "", true, nil
+		case <-retry:
+			retry = nil
+		}
+	}
+}
+
+// sync makes etcd match st: the record under a live lease when st is up, no key otherwise.
+func (a *Announcer) sync(ctx context.Context, h *lease.Holder, st container.State, published *string) error {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	if !st.Up() {
+		if err := h.Withdraw(ctx); err != nil {
+			return err
+		}
+		if *published != "" {
+			a.log.Info("withdrawn", "key", a.key, "reason", st.Reason)
+		}
+		*published = ""
+		return nil
+	}
+	host, err := a.host(st)
+	if err != nil {
+		return err
+	}
+	value := a.Record(host).Encode()
+	if value == *published && h.ID() != 0 {
+		return nil
+	}
+	if err := h.Put(ctx, value); err != nil {
+		return err
+	}
+	*published = value
+	a.log.Info("announced", "key", a.key, "value", value, "lease", fmt.Sprintf("%x", h.ID()))
+	return nil
+}
+
+func (a *Announcer) shutdown(h *lease.Holder, withdraw bool) {
+	if !withdraw {
+		a.log.Info("stopped", "key", a.key)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := h.Withdraw(ctx); err != nil {
+		a.log.Warn("stopped; cannot withdraw, the record expires with its lease", "key", a.key, "ttl", a.cfg.TTL, "err", err)
+		return
+	}
+	a.log.Info("stopped, withdrawn", "key", a.key)
+}
+
+// backoffState is capped exponential backoff with ±20% jitter, reset after success.
+type backoffState struct{ d time.Duration }
+
+func (b *backoffState) next() time.Duration {
+	b.d = min(max(2*b.d, backoffMin), backoffMax)
+	return b.d + time.Duration((rand.Float64()*0.4-0.2)*float64(b.d))
+}
+
+func (b *backoffState) reset() { b.d = 0 }

@@ -1,0 +1,278 @@
+// Package container follows one Docker container by name through the Docker API and
+// reports whether it can serve: running and, when it has a health check, healthy.
+//
+// The watcher subscribes to the events API first and inspects the container second, so
+// no event falls between the two; it does the same again after every reconnect of the
+// events stream (a Docker daemon restart), so a missed event never leaves a stale state.
+// Events that end service (die, stop, destroy, pause, unhealthy, a kill with a
+// terminating signal) take effect at once without an inspect; events that may begin
+// service (start, unpause, healthy) are confirmed by an inspect, which also reads the
+// container's IP address.
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+)
+
+// State is what the watcher knows about the container.
+type State struct {
+	Exists  bool
+	Running bool
+	// Health is "" when the container has no health check, else starting, healthy or
+	// unhealthy.
+	Health string
+	// IP is the container's IPv4 address on the chosen network ("" when it has none,
+	// e.g. with --network host).
+	IP string
+	// Reason says why the state is what it is, for logs: "running", "healthy",
+	// "event die", "not found", "docker unreachable: ...".
+	Reason string
+}
+
+// Up reports whether the container should be announced: running, and healthy when it
+// has a health check.
+func (s State) Up() bool {
+	return s.Exists && s.Running && (s.Health == "" || s.Health == container.Healthy)
+}
+
+// Watcher follows the container Name. Network names the Docker network whose IP is
+// reported; empty means the first network (by name) on which the container has an IPv4
+// address.
+type Watcher struct {
+	Name    string
+	Network string
+	Client  *client.Client
+	Logger  *slog.Logger
+}
+
+// watchedActions are the events that can change whether the container serves; others
+// (exec_* from health checks, attach, ...) are not subscribed to.
+var watchedActions = []events.Action{
+	events.ActionStart, events.ActionDie, events.ActionStop, events.ActionKill,
+	events.ActionDestroy, events.ActionPause, events.ActionUnPause, events.ActionHealthStatus,
+}
+
+// Run reports the container's state on out until ctx is done: first the inspected state,
+// then every change. It reconnects to Docker with capped, jittered backoff and reports a
+// not-up state when Docker cannot be reached at start; after that, the last known state
+// stands until an inspect on reconnect replaces it.
+func (w *Watcher) Run(ctx context.Context, out chan<- State) error {
+	log := w.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	args := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)), filters.Arg("container", w.Name))
+	for _, a := range watchedActions {
+		args.Add("event", string(a))
+	}
+	var last *State
+	send := func(s State) bool {
+		if last != nil && sameState(*last, s) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case out <- s:
+			last = &s
+			return true
+		}
+	}
+	delay, reachable := time.Duration(0), true
+	for {
+		if delay > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(jitter(delay)):
+			}
+		}
+		delay = min(max(2*delay, 250*time.Millisecond), 5*time.Second)
+
+		streamCtx, cancel := context.WithCancel(ctx)
+		msgs, errs := w.Client.Events(streamCtx, events.ListOptions{Filters: args})
+		st, err := w.inspect(ctx)
+		if err != nil {
+			cancel()
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			// Unknown at start: not up. Later, keep the last state: a daemon that
+			// crashed leaves its containers running, and one that stops cleanly sends
+			// their die events before the stream ends; the next inspect corrects it.
+			if last == nil && !send(State{Reason: "docker unreachable: " + err.Error()}) {
+				return ctx.Err()
+			}
+			if reachable {
+				log.Warn("docker unreachable, retrying", "container", w.Name, "err", err)
+				reachable = false
+			}
+			continue
+		}
+		if !reachable {
+			log.Info("docker reachable again", "container", w.Name)
+			reachable = true
+		}
+		if !send(st) {
+			cancel()
+			return ctx.Err()
+		}
+		err = w.follow(ctx, msgs, errs, send)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Warn("docker events stream lost, reconnecting", "container", w.Name, "err", err)
+		delay = 0 // the stream was up: retry at once, then back off
+	}
+}
+
+// follow applies events until the stream fails; it returns the stream's error.
+func (w *Watcher) follow(ctx context.Context, msgs <-chan events.Message, errs <-chan error, send func(State) bool) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-errs:
+			if err == nil {
+				err = errors.New("stream closed")
+			}
+			return err
+		case m := <-msgs:
+			switch effect(m) {
+			case effectDown:
+				if !send(State{Exists: m.Action != events.ActionDestroy, Reason: "event " + describe(m)}) {
+					return ctx.Err()
+				}
+			case effectInspect:
+				st, err := w.inspect(ctx)
+				if err != nil {
+					return fmt.Errorf("cannot inspect after event %s: %w", describe(m), err)
+				}
+				st.Reason = "event " + describe(m) + ", " + st.Reason
+				if !send(st) {
+					return ctx.Err()
+				}
+			}
+		}
+	}
+}
+
+func (w *Watcher) inspect(ctx context.Context) (State, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := w.Client.ContainerInspect(ctx, w.Name)
+	if client.IsErrNotFound(err) {
+		return State{Reason: "not found"}, nil
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("cannot inspect container %s: %w", w.Name, err)
+	}
+	return FromInspect(resp, w.Network), nil
+}
+
+// FromInspect reads the state from an inspect response; network chooses the IP as in
+// Watcher.
+func FromInspect(resp container.InspectResponse, network string) State {
+	st := State{Exists: true}
+	if resp.ContainerJSONBase != nil && resp.State != nil {
+		s := resp.State
+		st.Running = s.Running && !s.Paused && !s.Restarting
+		if s.Health != nil && s.Health.Status != container.NoHealthcheck {
+			st.Health = s.Health.Status
+		}
+		st.Reason = s.Status
+		if st.Health != "" {
+			st.Reason += " " + st.Health
+		}
+	}
+	if resp.NetworkSettings != nil {
+		st.IP = pickIP(resp.NetworkSettings.Networks, network)
+	}
+	return st
+}
+
+func pickIP(nets map[string]*network.EndpointSettings, network string) string {
+	if network != "" {
+		if ep := nets[network]; ep != nil {
+			return ep.IPAddress
+		}
+		return ""
+	}
+	names := make([]string, 0, len(nets))
+	for n := range nets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if ep := nets[n]; ep != nil && ep.IPAddress != "" {
+			return ep.IPAddress
+		}
+	}
+	return ""
+}
+
+type effectKind int
+
+const (
+	effectNone effectKind = iota
+	effectDown
+	effectInspect
+)
+
+// terminating are the signals (as the kill event's "signal" attribute) after which the
+// container is going away: docker stop sends TERM (or the image's stop signal) first,
+// so withdrawing on it takes the record away before the process even exits.
+var terminating = map[string]bool{
+	"15": true, "SIGTERM": true, "TERM": true,
+	"9": true, "SIGKILL": true, "KILL": true,
+	"2": true, "SIGINT": true, "INT": true,
+	"3": true, "SIGQUIT": true, "QUIT": true,
+}
+
+func effect(m events.Message) effectKind {
+	switch {
+	case m.Action == events.ActionDie, m.Action == events.ActionStop,
+		m.Action == events.ActionDestroy, m.Action == events.ActionPause,
+		m.Action == events.ActionHealthStatusUnhealthy:
+		return effectDown
+	case m.Action == events.ActionKill:
+		if terminating[strings.ToUpper(m.Actor.Attributes["signal"])] {
+			return effectDown
+		}
+		return effectNone
+	case m.Action == events.ActionStart, m.Action == events.ActionUnPause,
+		strings.HasPrefix(string(m.Action), string(events.ActionHealthStatus)):
+		return effectInspect
+	}
+	return effectNone
+}
+
+func describe(m events.Message) string {
+	if s := m.Actor.Attributes["signal"]; s != "" {
+		return string(m.Action) + " signal " + s
+	}
+	return string(m.Action)
+}
+
+func sameState(a, b State) bool {
+	return a.Up() == b.Up() && a.Exists == b.Exists && a.Running == b.Running && a.Health == b.Health && a.IP == b.IP
+}
+
+// jitter returns d ± 20%, so announcers on many hosts do not retry in step.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
+}
