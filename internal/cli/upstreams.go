@@ -128,6 +128,7 @@ func runUpstreams(cmd *cobra.Command, o *upstreamsOptions) error {
 	n := &upstreams.Nginx{Output: o.output, CheckCmd: o.checkCmd, ReloadCmd: o.reloadCmd}
 	r := upstreams.NewRenderer(client, o.domain, cfg, tmpl, n)
 	r.Prefix, r.Quiet, r.MaxDelay = o.prefix, o.quiet, o.maxDelay
+	r.Log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 	switch {
 	case o.dryRun:
 		out, err := r.Output(ctx)
@@ -149,10 +150,10 @@ func runUpstreams(cmd *cobra.Command, o *upstreamsOptions) error {
 		if err != nil {
 			return err
 		}
-		slog.Info("upstreams rendered", "output", o.output, "changed", changed)
+		r.Log.Info("upstreams rendered", "output", o.output, "changed", changed)
 		return nil
 	default:
-		slog.Info("watching records", "endpoints", o.endpoints, "prefix", o.prefix, "domain", o.domain, "output", o.output)
+		r.Log.Info("watching records", "endpoints", o.endpoints, "prefix", o.prefix, "domain", o.domain, "output", o.output)
 		return r.Run(ctx)
 	}
 }
@@ -228,6 +229,6 @@ func upstreamsInstallService(cmd *cobra.Command, o *upstreamsOptions) error {
 	if err != nil {
 		return err
 	}
-	slog.Info("runit service written", "dir", dir, "changed", changed, "enable", "ln -s "+dir+" /etc/service/")
+	slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).Info("runit service written", "dir", dir, "changed", changed, "enable", "ln -s "+dir+" /etc/service/")
 	return nil
 }

@@ -1,0 +1,244 @@
+package upstreams
+
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rundock/rundock/internal/skydns"
+	"github.com/rundock/rundock/internal/testenv"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+const domain = "s.prod.example.com"
+
+func key(t *testing.T, name, inst string) string {
+	t.Helper()
+	k, err := skydns.InstanceKey(skydns.DefaultPrefix, domain, name, inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func intp(i int) *int { return &i }
+
+func TestRender_Golden(t *testing.T) {
+	tests := []struct {
+		name   string
+		config Config
+		kvs    map[string]string
+	}{
+		{name: "all-services", kvs: map[string]string{
+			key(t, "web", "host-b"):                   `{"host":"10.0.0.2","port":8081,"weight":3,"ttl":60}`,
+			key(t, "web", "host-a"):                   `{"host":"10.0.0.1","port":8080,"ttl":60}`,
+			key(t, "grafana", "host-a"):               `{"host":"fd00::1","port":3000,"ttl":60}`,
+			"/skydns/com/example/prod/s/web/deeper/x": `{"host":"10.9.9.9","port":1,"ttl":60}`,
+			"/skydns/com/example/prod/other/web/x":    `{"host":"10.9.9.9","port":1,"ttl":60}`,
+		}},
+		{name: "listed-services-with-settings", config: Config{
+			UpstreamName: "up_{{.Name}}",
+			Defaults:     Settings{Keepalive: 16, MaxFails: intp(1), FailTimeout: "5s"},
+			ServiceMap: map[string]Settings{
+				"web":   {Balance: "least_conn", Extra: []string{"keepalive_timeout 60s"}},
+				"api":   {Keepalive: 4},
+				"cache": {Balance: "hash $request_uri consistent", Port: 11211},
+			},
+		}, kvs: map[string]string{
+			key(t, "web", "a"):     `{"host":"10.0.0.1","port":8080,"priority":10,"ttl":60}`,
+			key(t, "web", "b"):     `{"host":"10.0.0.2","port":8080,"priority":20,"ttl":60}`,
+			key(t, "cache", "a"):   `{"host":"10.0.0.5","priority":20,"ttl":60}`,
+			key(t, "cache", "b"):   `{"host":"10.0.0.6","priority":10,"ttl":60}`,
+			key(t, "ignored", "a"): `{"host":"10.0.0.7","port":1,"ttl":60}`,
+		}},
+		{name: "bad-records-skipped", kvs: map[string]string{
+			key(t, "web", "ok"):       `{"host":"10.0.0.1","port":8080,"ttl":60}`,
+			key(t, "web", "dup"):      `{"host":"10.0.0.1","port":8080,"ttl":60}`,
+			key(t, "web", "noport"):   `{"host":"10.0.0.3","ttl":60}`,
+			key(t, "web", "inject"):   `{"host":"10.0.0.4; include /etc/passwd","port":80,"ttl":60}`,
+			key(t, "web", "notjson"):  `host=10.0.0.5`,
+			key(t, "web", "hostname"): `{"host":"backend-1.example.net","port":80,"ttl":60}`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.config.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			kvs := map[string][]byte{}
+			for k, v := range tt.kvs {
+				kvs[k] = []byte(v)
+			}
+			d, warnings, err := tt.config.Build(skydns.DefaultPrefix, domain, kvs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tmpl, err := NewTemplate("built-in", DefaultTemplate)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := Render(tmpl, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := string(out) + "\n# warnings:\n# " + strings.Join(warnings, "\n# ") + "\n"
+			golden := filepath.Join("testdata", tt.name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update once to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("render differs from %s:\n%s", golden, Diff(golden, "got", want, []byte(got)))
+			}
+		})
+	}
+}
+
+// TestRender_GoldenPassesNginx checks every golden file with the real nginx: what the
+// built-in template renders is a valid configuration, including the down-only upstream.
+func TestRender_GoldenPassesNginx(t *testing.T) {
+	testenv.Need(t, "nginx")
+	goldens, _ := filepath.Glob("testdata/*.golden")
+	if len(goldens) == 0 {
+		t.Fatal("no golden files")
+	}
+	for _, g := range goldens {
+		t.Run(filepath.Base(g), func(t *testing.T) {
+			dir := t.TempDir()
+			abs, _ := filepath.Abs(g)
+			b, _ := os.ReadFile(abs)
+			// the hostname record would make nginx resolve through the host's DNS: keep
+			// the check on loopback
+			txt := strings.ReplaceAll(string(b), "backend-1.example.net", "localhost")
+			os.WriteFile(filepath.Join(dir, "up.conf"), []byte(txt), 0o644)
+			conf := "error_log " + dir + "/error.log;\npid " + dir + "/nginx.pid;\nevents {}\nhttp {\n  access_log off;\n  include " + dir + "/up.conf;\n}\n"
+			os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644)
+			out, err := exec.Command("nginx", "-t", "-q", "-p", dir, "-c", filepath.Join(dir, "nginx.conf")).CombinedOutput()
+			if err != nil {
+				t.Fatalf("nginx -t rejects %s: %v\n%s", g, err, out)
+			}
+		})
+	}
+}
+
+func TestTemplate_MatchesTemplatesDir(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "templates", "nginx-upstreams.conf.tmpl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != DefaultTemplate {
+		t.Fatalf("templates/nginx-upstreams.conf.tmpl and DefaultTemplate differ:\n%s", Diff("file", "const", b, []byte(DefaultTemplate)))
+	}
+}
+
+func TestConfig_Validate(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want string // substring of the error; "" for no error
+	}{
+		{name: "ok", yaml: "defaults: {keepalive: 8, max_fails: 2, fail_timeout: 10s}\nservices:\n  web: {balance: least_conn}\n"},
+		{name: "empty", yaml: ""},
+		{name: "ErrBadBalance", yaml: "services:\n  web: {balance: 'least_conn; include x'}\n", want: `balance "least_conn; include x"`},
+		{name: "ErrUnknownBalance", yaml: "defaults: {balance: fastest}\n", want: `balance "fastest"`},
+		{name: "ErrBadTimeout", yaml: "defaults: {fail_timeout: soon}\n", want: `fail_timeout "soon"`},
+		{name: "ErrBadService", yaml: "services:\n  Web_1: {}\n", want: `service "Web_1"`},
+		{name: "ErrExtraBrace", yaml: "defaults: {extra: ['} server {']}\n", want: "extra"},
+		{name: "ErrUnknownField", yaml: "defaults: {keep_alive: 3}\n", want: "keep_alive"},
+		{name: "ErrNegativeKeepalive", yaml: "defaults: {keepalive: -1}\n", want: "keepalive -1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "c.yml")
+			os.WriteFile(p, []byte(tt.yaml), 0o644)
+			_, err := LoadConfig(p)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestBuild_ErrBadUpstreamName(t *testing.T) {
+	c := Config{UpstreamName: "docker {{.Name}}"}
+	_, _, err := c.Build(skydns.DefaultPrefix, domain, map[string][]byte{key(t, "web", "a"): []byte(`{"host":"10.0.0.1","port":1,"ttl":1}`)})
+	if err == nil || !strings.Contains(err.Error(), `"docker web"`) {
+		t.Fatalf("error %v, want one naming \"docker web\"", err)
+	}
+}
+
+// TestDiff compares Diff with GNU patch: applying the diff to old must give new.
+func TestDiff(t *testing.T) {
+	testenv.Need(t, "patch")
+	tests := []struct{ name, old, new string }{
+		{name: "equal", old: "a\nb\n", new: "a\nb\n"},
+		{name: "from-empty", old: "", new: "a\nb\n"},
+		{name: "to-empty", old: "a\nb\n", new: ""},
+		{name: "middle", old: "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n", new: "1\n2\n3\n4\nfive\n6\n7\n8\n9\n10\n"},
+		{name: "two-hunks", old: strings.Repeat("x\n", 3) + "a\n" + strings.Repeat("y\n", 10) + "b\n" + strings.Repeat("z\n", 3), new: strings.Repeat("x\n", 3) + "A\n" + strings.Repeat("y\n", 10) + "B\nB2\n" + strings.Repeat("z\n", 3)},
+		{name: "append", old: "a\nb\nc\n", new: "a\nb\nc\nd\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Diff("old", "new", []byte(tt.old), []byte(tt.new))
+			if tt.old == tt.new {
+				if d != "" {
+					t.Fatalf("diff of equal inputs: %q", d)
+				}
+				return
+			}
+			dir := t.TempDir()
+			f := filepath.Join(dir, "f")
+			os.WriteFile(f, []byte(tt.old), 0o644)
+			cmd := exec.Command("patch", "-s", f)
+			cmd.Stdin = strings.NewReader(d)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("patch rejects the diff: %v\n%s\n%s", err, out, d)
+			}
+			got, _ := os.ReadFile(f)
+			if string(got) != tt.new {
+				t.Fatalf("patched = %q, want %q\ndiff:\n%s", got, tt.new, d)
+			}
+		})
+	}
+}
+
+func TestServiceFiles(t *testing.T) {
+	files := ServiceFiles([]string{"/usr/local/bin/rundock", "upstreams", "--watch", "--reload-cmd=nginx -s reload", "--upstream-name=it's_{{.Name}}"}, "/var/log/rundock-upstreams")
+	run := string(files[0].Data)
+	want := "exec /usr/local/bin/rundock upstreams --watch '--reload-cmd=nginx -s reload' '--upstream-name=it'\\''s_{{.Name}}'\n"
+	if !strings.Contains(run, "exec 2>&1\n") || !strings.HasSuffix(run, want) {
+		t.Fatalf("run =\n%s\nwant it to end with\n%s", run, want)
+	}
+	// sh must read the words back unchanged
+	out, err := exec.Command("sh", "-c", "set -- "+strings.TrimPrefix(strings.Split(run, "\n")[3], "exec ")+`; printf '%s\n' "$@"`).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Split(strings.TrimSpace(string(out)), "\n"); got[3] != "--reload-cmd=nginx -s reload" || got[4] != "--upstream-name=it's_{{.Name}}" {
+		t.Fatalf("sh reads %q", got)
+	}
+	dir := filepath.Join(t.TempDir(), "sv", ServiceName)
+	for i, want := range []bool{true, false} {
+		changed, err := InstallService(dir, files)
+		if err != nil || changed != want {
+			t.Fatalf("install %d: changed=%v err=%v, want changed=%v", i, changed, err, want)
+		}
+	}
+	fi, err := os.Stat(filepath.Join(dir, "log", "run"))
+	if err != nil || fi.Mode().Perm() != 0o755 {
+		t.Fatalf("log/run: %v %v", fi, err)
+	}
+}
