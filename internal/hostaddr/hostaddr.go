@@ -19,11 +19,11 @@ import (
 )
 
 // Rule is the address rule in one paragraph, for --help texts.
-const Rule = `Addresses: with an interface named, its first global IPv4 address. public = the ` +
-	`first global IPv4 address of the interface of the IPv4 default route. private = the ` +
-	`first private-range (10/8, 172.16/12, 192.168/16) IPv4 address on an up, non-loopback ` +
-	`interface other than docker*, br-*, veth*, virbr*, cni*, flannel*; if there is none, ` +
-	`the public address.`
+const Rule = `Addresses: with an interface named, its first global IPv4 address.
+public = the first global IPv4 address of the IPv4 default route's interface.
+private = the first private-range (10/8, 172.16/12, 192.168/16) IPv4 address on an up,
+non-loopback interface other than docker*, br-*, veth*, virbr*, cni*, flannel*; if there
+is none, the public address.`
 
 // Errors returned by the selection; callers can test them with errors.Is.
 var (

@@ -1,0 +1,180 @@
+// Package announcercmd is the announcer's command line: flags and environment to an
+// announce.Config, exit codes (0 done, 1 failed, 2 bad usage). The rendered runit
+// service calls exactly these flags, so they are a contract.
+package announcercmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rundock/rundock/internal/announce"
+	"github.com/rundock/rundock/internal/hostaddr"
+	"github.com/rundock/rundock/internal/skydns"
+)
+
+// Exit codes.
+const (
+	ExitOK    = 0
+	ExitError = 1
+	ExitUsage = 2
+)
+
+// Environment variables read when the matching flag is not given.
+const (
+	EnvEndpoints = "ANNOUNCER_ETCD_ENDPOINTS"
+	EnvUser      = "ANNOUNCER_ETCD_USER"
+	EnvPassword  = "ANNOUNCER_ETCD_PASSWORD"
+)
+
+// usageError marks errors the user fixes by changing the command line (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+const long = `announcer keeps one service instance in SkyDNS (etcd v3, served as DNS by CoreDNS's
+etcd plugin) while its Docker container runs and is healthy.
+
+It writes PREFIX/<reversed DOMAIN>/NAME/INSTANCE, e.g. /skydns/com/example/prod/s/influxdb/node-1,
+= {"host":ADDR,"port":PORT,"ttl":DNS_TTL,...} under an etcd lease of --ttl seconds kept alive
+while the announcer runs. It follows --container through the Docker events API and deletes
+the record at once when the container stops, dies, is paused or turns unhealthy; it puts it
+back on start or healthy. TERM/INT delete the record and revoke the lease; if the announcer
+is killed, the record expires with the lease within --ttl seconds.
+
+` + hostaddr.Rule + ` container = the container's IP (on --network, or its first network).
+--host overrides all of these.
+
+Environment: ` + EnvEndpoints + ` (comma-separated, when --etcd-endpoints is not given),
+` + EnvUser + `, ` + EnvPassword + ` (or --password-file; never a password flag), DOCKER_HOST.`
+
+// New returns the announcer command; logs go to stderr.
+func New(stderr io.Writer) *cobra.Command {
+	var (
+		cfg          announce.Config
+		watch        bool
+		passwordFile string
+		logLevel     string
+	)
+	cmd := &cobra.Command{
+		Use:           "announcer --name NAME --port PORT [flags]",
+		Short:         "Keep a container's host:port in SkyDNS through an etcd lease while it is up",
+		Long:          long,
+		Args:          noArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := build(cmd, cfg, watch, passwordFile, logLevel, stderr)
+			if err != nil {
+				return err
+			}
+			return a.Run(cmd.Context())
+		},
+	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	f := cmd.Flags()
+	f.SortFlags = false
+	f.StringVar(&cfg.Name, "name", "", "service name, the first label of NAME.DOMAIN (required)")
+	f.IntVar(&cfg.Port, "port", 0, "announced port, served in SRV answers (required)")
+	f.StringVar(&cfg.Domain, "domain", announce.DefaultDomain, "DNS domain the service lives in")
+	f.StringVar(&cfg.Prefix, "prefix", skydns.DefaultPrefix, "etcd path CoreDNS's etcd plugin reads (one segment)")
+	f.StringVar(&cfg.Instance, "instance", "", "last label of the key and of the SRV target (default: short host name, lowercased)")
+	f.StringVar(&cfg.AnnounceAs, "announce-as", announce.DefaultAnnounceAs, "address to announce: public, private or container (see the rule above)")
+	f.StringVar(&cfg.Host, "host", "", "explicit address (IP or host name); overrides --announce-as")
+	f.StringVar(&cfg.PublicInterface, "public-interface", "", "interface whose address is public (default: the IPv4 default route's)")
+	f.StringVar(&cfg.PrivateInterface, "private-interface", "", "interface whose address is private (default: see the rule above)")
+	f.StringVar(&cfg.Container, "container", "", "Docker container to follow (default: --name)")
+	f.StringVar(&cfg.Network, "network", "", "Docker network whose container IP --announce-as container uses (default: the first)")
+	f.BoolVar(&watch, "watch-container", true, "announce only while the container runs and is healthy; false announces unconditionally")
+	f.Int64Var(&cfg.TTL, "ttl", announce.DefaultTTL, fmt.Sprintf("etcd lease seconds, at least %d: how long a record outlives a killed announcer", announce.MinTTL))
+	f.Int64Var(&cfg.DNSTTL, "dns-ttl", 0, "the record's ttl field, the DNS answer TTL (default: --ttl)")
+	f.IntVar(&cfg.Priority, "priority", 0, "SRV priority (0: CoreDNS answers 10)")
+	f.IntVar(&cfg.Weight, "weight", 0, "SRV weight")
+	f.StringSliceVar(&cfg.Etcd.Endpoints, "etcd-endpoints", nil, "etcd endpoints, comma-separated and repeatable (default: $"+EnvEndpoints+" or "+announce.DefaultEndpoint+")")
+	f.StringVar(&cfg.Etcd.CACert, "cacert", "", "CA bundle that signed etcd's server certificate")
+	f.StringVar(&cfg.Etcd.Cert, "cert", "", "client certificate for etcd (with --key)")
+	f.StringVar(&cfg.Etcd.Key, "key", "", "client key for etcd (with --cert)")
+	f.StringVar(&cfg.Etcd.User, "user", "", "etcd user (default: $"+EnvUser+")")
+	f.StringVar(&passwordFile, "password-file", "", "file holding the etcd password (default: $"+EnvPassword+")")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func noArgs(_ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q: the announcer takes flags only, e.g. --name %s", args[0], args[0])}
+	}
+	return nil
+}
+
+// build completes cfg from the environment and files and checks it.
+func build(cmd *cobra.Command, cfg announce.Config, watch bool, passwordFile, logLevel string, stderr io.Writer) (*announce.Announcer, error) {
+	f := cmd.Flags()
+	for _, req := range []string{"name", "port"} {
+		if !f.Changed(req) {
+			return nil, usageError{fmt.Errorf("--%s is required (see --help)", req)}
+		}
+	}
+	cfg.IgnoreContainer = !watch
+	if f.Changed("dns-ttl") && cfg.DNSTTL == 0 {
+		return nil, usageError{errors.New("--dns-ttl 0 would disable caching; leave it out to use --ttl, or give seconds")}
+	}
+	if !f.Changed("etcd-endpoints") {
+		if env := os.Getenv(EnvEndpoints); env != "" {
+			cfg.Etcd.Endpoints = nil
+			for _, e := range strings.Split(env, ",") {
+				if e = strings.TrimSpace(e); e != "" {
+					cfg.Etcd.Endpoints = append(cfg.Etcd.Endpoints, e)
+				}
+			}
+		}
+	}
+	if cfg.Etcd.User == "" {
+		cfg.Etcd.User = os.Getenv(EnvUser)
+	}
+	if passwordFile != "" {
+		b, err := os.ReadFile(passwordFile)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("cannot read --password-file: %w", err)}
+		}
+		cfg.Etcd.Password = strings.TrimRight(string(b), "\r\n")
+	} else {
+		cfg.Etcd.Password = os.Getenv(EnvPassword)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)}
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	a, err := announce.New(cfg)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return a, nil
+}
+
+// Execute runs the announcer with args until ctx is done and returns the exit code; it
+// prints errors to stderr.
+func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := New(stderr)
+	cmd.SetArgs(args)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	fmt.Fprintln(stderr, "announcer:", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return ExitUsage
+	}
+	return ExitError
+}
