@@ -1,0 +1,188 @@
+// Package render turns a service spec into its runit service tree, in memory: the run,
+// finish, check and control/t scripts of the container service, its svlogd log service,
+// and the announcer service that keeps the container's address in DNS.
+package render
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+	"text/template"
+
+	"github.com/rundock/rundock/internal/spec"
+	"github.com/rundock/rundock/internal/tree"
+	"github.com/rundock/rundock/templates"
+)
+
+// Timing of the rendered scripts.
+const (
+	// MinUptime is how long (seconds) a run must last to reset finish's failure count.
+	MinUptime = 10
+	// MaxBackoff caps finish's crash-loop delay (seconds).
+	MaxBackoff = 30
+	// StopGrace is added to stop_timeout to bound control/t's docker stop.
+	StopGrace = 15
+)
+
+// InspectFormat is the docker inspect template the check script reads: the state, and
+// the health status when the container has a health check.
+const InspectFormat = `{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}`
+
+var tmpl = template.Must(template.New("").Option("missingkey=error").Funcs(template.FuncMap{
+	"q":     Quote,
+	"words": words,
+	"join":  strings.Join,
+}).ParseFS(templates.FS, "run.tmpl", "finish.tmpl", "check.tmpl", "control-t.tmpl", "log-run.tmpl", "announcer-run.tmpl"))
+
+// Quote returns s as one sh word: in single quotes, each ' written as '\''.
+func Quote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// words writes args words for the run script: literal parts quoted, placeholders as
+// "$PRIVATE_IP", so sh expands only those.
+func words(ws []spec.Word) string {
+	out := make([]string, 0, len(ws))
+	for _, w := range ws {
+		var b strings.Builder
+		for _, p := range w {
+			switch {
+			case p.Var != "":
+				b.WriteString(`"$` + p.Var + `"`)
+			case p.Lit != "":
+				b.WriteString(Quote(p.Lit))
+			}
+		}
+		if b.Len() == 0 {
+			b.WriteString("''")
+		}
+		out = append(out, b.String())
+	}
+	return strings.Join(out, " ")
+}
+
+// lookup is one address the run script asks rundock addr for.
+type lookup struct {
+	Var, Kind, Interface string
+}
+
+// runData is what the container service's templates see.
+type runData struct {
+	spec.Service
+	Rundock, Announcer string
+	Lookups            []lookup
+	AnnounceAlias      string // ANNOUNCE_IP=$ALIAS, when ANNOUNCE_IP is used
+	PublishAnnounce    bool
+	EnvKeys            []string
+	InspectFormat      string
+	ControlTimeout     int
+	MinUptime          int
+	MaxBackoff         int
+	AnnouncerPort      int
+}
+
+// logData is what log-run.tmpl sees.
+type logData struct {
+	Name              string
+	Dir               string
+	LogSize, LogCount int
+}
+
+// Dir returns the name of a service's tree under sv_dir.
+func Dir(name string) string { return "docker-" + name }
+
+// Render builds the runit tree of s. s must have its defaults filled (spec.FromMap does
+// that); it is validated again, so no unchecked value reaches a script. The result is
+// deterministic: files sorted by path, scripts 0755.
+func Render(s spec.Service) (tree.Tree, error) {
+	name := s.Name
+	s, err := spec.Validate(s)
+	if err != nil {
+		return tree.Tree{}, fmt.Errorf("cannot render service %q: %w", name, err)
+	}
+	if s.Image == "" {
+		return tree.Tree{}, fmt.Errorf("cannot render service %q: no image (set image; only state absent or disabled goes without)", s.Name)
+	}
+	d := runData{
+		Service:        s,
+		Rundock:        path.Join(s.BinDir, "rundock"),
+		Announcer:      path.Join(s.BinDir, "announcer"),
+		InspectFormat:  InspectFormat,
+		ControlTimeout: s.StopTimeout + StopGrace,
+		MinUptime:      MinUptime,
+		MaxBackoff:     MaxBackoff,
+		AnnouncerPort:  s.Announce,
+	}
+	if s.AnnounceAs == spec.AnnounceContainer {
+		d.AnnouncerPort = s.Port
+	}
+	for k := range s.Env {
+		d.EnvKeys = append(d.EnvKeys, k)
+	}
+	slices.Sort(d.EnvKeys)
+
+	used := map[string]bool{}
+	for _, w := range s.ArgWords {
+		for _, p := range w {
+			if p.Var != "" {
+				used[p.Var] = true
+			}
+		}
+	}
+	d.PublishAnnounce = s.Announce != 0 && s.AnnounceAs != spec.AnnounceContainer
+	if d.PublishAnnounce || used["ANNOUNCE_IP"] {
+		switch s.AnnounceAs {
+		case spec.AnnouncePublic:
+			used["PUBLIC_IP"] = true
+			d.AnnounceAlias = "PUBLIC_IP"
+		case spec.AnnouncePrivate:
+			used["PRIVATE_IP"] = true
+			d.AnnounceAlias = "PRIVATE_IP"
+		}
+	}
+	if used["PRIVATE_IP"] {
+		d.Lookups = append(d.Lookups, lookup{"PRIVATE_IP", "private", s.PrivateInterface})
+	}
+	if used["PUBLIC_IP"] {
+		d.Lookups = append(d.Lookups, lookup{"PUBLIC_IP", "public", s.PublicInterface})
+	}
+
+	t := tree.Tree{Dir: Dir(s.Name), Services: []tree.Service{{Path: ".", Link: Dir(s.Name)}}}
+	add := func(p, name string, data any) error {
+		var buf bytes.Buffer
+		if err := tmpl.ExecuteTemplate(&buf, name, data); err != nil {
+			return fmt.Errorf("cannot render %s of service %q: %w", p, s.Name, err)
+		}
+		t.Files = append(t.Files, tree.File{Path: p, Mode: fs.FileMode(0o755), Data: buf.Bytes()})
+		return nil
+	}
+	steps := []struct {
+		path, tmpl string
+		data       any
+		when       bool
+	}{
+		{"run", "run.tmpl", d, true},
+		{"finish", "finish.tmpl", d, true},
+		{"check", "check.tmpl", d, true},
+		{"control/t", "control-t.tmpl", d, true},
+		{"log/run", "log-run.tmpl", logData{s.Name, path.Join(s.LogDir, s.Name), s.LogSize, s.LogCount}, s.Log},
+		{"announcer/run", "announcer-run.tmpl", d, s.Announce != 0},
+		{"announcer/log/run", "log-run.tmpl", logData{s.Name, path.Join(s.LogDir, s.Name+".announcer"), s.LogSize, s.LogCount}, s.Log && s.Announce != 0},
+	}
+	for _, st := range steps {
+		if !st.when {
+			continue
+		}
+		if err := add(st.path, st.tmpl, st.data); err != nil {
+			return tree.Tree{}, err
+		}
+	}
+	if s.Announce != 0 {
+		t.Services = append(t.Services, tree.Service{Path: "announcer", Link: Dir(s.Name) + ".announcer"})
+	}
+	slices.SortFunc(t.Files, func(a, b tree.File) int { return strings.Compare(a.Path, b.Path) })
+	return t, nil
+}
