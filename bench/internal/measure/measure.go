@@ -46,6 +46,8 @@ func Ms(d time.Duration) string {
 		return "n/a"
 	case d >= 10*time.Second:
 		return fmt.Sprintf("%.1f s", d.Seconds())
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
 	default:
 		return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000)
 	}
