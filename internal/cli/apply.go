@@ -1,0 +1,310 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rundock/rundock/internal/apply"
+	"github.com/rundock/rundock/internal/spec"
+	"github.com/rundock/rundock/internal/tree"
+)
+
+// optionHelp is the help text of each option flag; options without an entry get a generic one.
+var optionHelp = map[string]string{
+	"state":               "present|enabled|disabled|absent (default enabled)",
+	"name":                "service name, a DNS label; the container is named NAME, the tree docker-NAME",
+	"image":               "Docker image reference (required unless state is disabled or absent)",
+	"args":                "free-form docker run arguments, split like sh; $PUBLIC_IP, $PRIVATE_IP, $ANNOUNCE_IP expand at start",
+	"announce":            "host port published in DNS (and published from the container unless announce_as=container)",
+	"announce_as":         "public|private|container: which address is announced (default private)",
+	"port":                "container port (default: announce)",
+	"env":                 "environment variable K=V (repeatable)",
+	"env_file":            "docker --env-file (repeatable)",
+	"ports":               "extra published port [IP:]HOST:CONTAINER[/proto] (repeatable)",
+	"volumes":             "volume SRC:DST[:MODE] (repeatable)",
+	"volumes_from":        "docker --volumes-from (repeatable)",
+	"network":             "docker --network",
+	"user":                "docker --user",
+	"command":             "command word after the image (repeatable, one word each)",
+	"hostname":            "container hostname (default HOST-NAME)",
+	"pull":                "always|missing|never (default missing)",
+	"stop_timeout":        "seconds docker stop waits before killing (default 10)",
+	"health_cmd":          "docker --health-cmd",
+	"health_interval":     "docker --health-interval (Go duration)",
+	"health_timeout":      "docker --health-timeout (Go duration)",
+	"health_start_period": "docker --health-start-period (Go duration)",
+	"health_retries":      "docker --health-retries",
+	"log":                 "log with svlogd into log_dir/NAME (default true)",
+	"log_dir":             "directory of the svlogd logs (default /var/log/rundock)",
+	"log_size":            "svlogd file size in bytes (default 1000000)",
+	"log_count":           "svlogd files kept (default 10)",
+	"announce_name":       "DNS service name (default: name)",
+	"instance":            "DNS instance label (default: short host name)",
+	"domain":              "DNS domain of the records (default s.prod.example.com)",
+	"etcd_endpoints":      "etcd endpoint URL (repeatable or comma-separated; default http://127.0.0.1:2379)",
+	"ttl":                 "lease TTL in seconds (default 30, minimum 5)",
+	"dns_ttl":             "record ttl field in seconds (default: ttl)",
+	"priority":            "SRV priority",
+	"weight":              "SRV weight",
+	"public_interface":    "interface to take the public address from",
+	"private_interface":   "interface to take the private address from",
+	"etcd_cacert":         "CA certificate file for etcd TLS",
+	"etcd_cert":           "client certificate file for etcd TLS",
+	"etcd_key":            "client key file for etcd TLS",
+	"etcd_user":           "etcd user name",
+	"etcd_password_file":  "file holding the etcd password",
+	"sv_dir":              "where service trees are written (default /etc/sv)",
+	"service_dir":         "the directory runsvdir watches (default /etc/service)",
+	"bin_dir":             "where rundock and announcer are installed (default /usr/local/bin)",
+}
+
+// optionFlags registers one flag per spec option, typed by the Service field: lists and env
+// are repeatable, booleans take --log or --log=false, everything else is a string that
+// spec.FromMap coerces and validates like Ansible's key=value arguments.
+type optionFlags struct {
+	strs  map[string]*string
+	lists map[string]*[]string
+}
+
+func addOptionFlags(cmd *cobra.Command) *optionFlags {
+	o := &optionFlags{strs: map[string]*string{}, lists: map[string]*[]string{}}
+	kinds := fieldKinds()
+	for _, name := range spec.Options() {
+		help := optionHelp[name]
+		if help == "" {
+			help = "option " + name
+		}
+		flag := strings.ReplaceAll(name, "_", "-")
+		switch kinds[name] {
+		case reflect.Slice, reflect.Map:
+			o.lists[name] = cmd.Flags().StringArray(flag, nil, help)
+		case reflect.Bool:
+			o.strs[name] = cmd.Flags().String(flag, "", help)
+			cmd.Flags().Lookup(flag).NoOptDefVal = "true"
+		default:
+			o.strs[name] = cmd.Flags().String(flag, "", help)
+		}
+	}
+	return o
+}
+
+func fieldKinds() map[string]reflect.Kind {
+	m := map[string]reflect.Kind{}
+	t := reflect.TypeFor[spec.Service]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		m[name] = t.Field(i).Type.Kind()
+	}
+	return m
+}
+
+// toMap returns the options whose flags were given, as FromMap takes them.
+func (o *optionFlags) toMap(cmd *cobra.Command) map[string]any {
+	m := map[string]any{}
+	kinds := fieldKinds()
+	for name, p := range o.strs {
+		if cmd.Flags().Changed(strings.ReplaceAll(name, "_", "-")) {
+			m[name] = *p
+		}
+	}
+	for name, p := range o.lists {
+		if !cmd.Flags().Changed(strings.ReplaceAll(name, "_", "-")) {
+			continue
+		}
+		if kinds[name] == reflect.Map {
+			env := map[string]any{}
+			for _, kv := range *p {
+				k, v, _ := strings.Cut(kv, "=")
+				env[k] = v
+			}
+			m[name] = env
+			continue
+		}
+		var l []any
+		for _, v := range *p {
+			l = append(l, v)
+		}
+		m[name] = l
+	}
+	return m
+}
+
+type applyFlags struct {
+	files  []string
+	dryRun bool
+	diff   bool
+	output string
+}
+
+func newApplyCmd() *cobra.Command {
+	var f applyFlags
+	var opts *optionFlags
+	cmd := &cobra.Command{
+		Use:   "apply (-f FILE|DIR ... | --name NAME --image IMAGE [options])",
+		Short: "Install, enable, disable or remove services",
+		Long: `Apply services described in YAML files (-f, several services per file; a directory means
+every *.yml and *.yaml in it, sorted) or by option flags. Every service is validated and
+rendered before anything on disk changes. Flags accept '-' or '_' (--announce-as or
+--announce_as).`,
+		Example: `  rundock apply -f /etc/rundock/services/
+  rundock apply --name influxdb --image tutum/influxdb:latest --announce 8086 \
+    --args '--volumes-from data.influxdb -p $PRIVATE_IP:8083:8083'
+  rundock apply --dry-run -f web.yml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runApply(cmd, f, opts)
+		},
+	}
+	cmd.Flags().StringArrayVarP(&f.files, "file", "f", nil, "YAML file or directory of services (repeatable)")
+	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "change nothing; print what would change and the diff")
+	cmd.Flags().BoolVar(&f.diff, "diff", false, "print the diff of changed files")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "text|json")
+	opts = addOptionFlags(cmd)
+	return cmd
+}
+
+// loadServices reads every service from the files, or from the flags, validating them all.
+func loadServices(cmd *cobra.Command, f applyFlags, opts *optionFlags) ([]spec.Service, error) {
+	flagged := opts.toMap(cmd)
+	if len(f.files) > 0 && len(flagged) > 0 {
+		var names []string
+		for n := range flagged {
+			names = append(names, "--"+strings.ReplaceAll(n, "_", "-"))
+		}
+		slices.Sort(names)
+		return nil, fmt.Errorf("cannot combine -f with option flags (%s): put the options in the YAML file", strings.Join(names, " "))
+	}
+	host := hostName()
+	if len(f.files) == 0 {
+		if len(flagged) == 0 {
+			return nil, errors.New("nothing to apply: give -f FILE|DIR or at least --name (see rundock apply --help)")
+		}
+		svc, err := spec.FromMap(flagged, host)
+		if err != nil {
+			return nil, err
+		}
+		return []spec.Service{svc}, nil
+	}
+	var paths []string
+	for _, p := range f.files {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read %s: %w (give an existing file or directory to -f)", p, err)
+		}
+		if !fi.IsDir() {
+			paths = append(paths, p)
+			continue
+		}
+		var found []string
+		for _, pat := range []string{"*.yml", "*.yaml"} {
+			m, _ := filepath.Glob(filepath.Join(p, pat))
+			found = append(found, m...)
+		}
+		if len(found) == 0 {
+			return nil, fmt.Errorf("cannot apply directory %s: it holds no *.yml or *.yaml file", p)
+		}
+		slices.Sort(found)
+		paths = append(paths, found...)
+	}
+	var all []spec.Service
+	seen := map[string]string{}
+	var errs []error
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cannot read %s: %w", p, err))
+			continue
+		}
+		svcs, err := spec.ParseYAML(data, host)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			continue
+		}
+		for _, s := range svcs {
+			key := filepath.Join(s.SvDir, s.Name)
+			if prev, ok := seen[key]; ok {
+				errs = append(errs, fmt.Errorf("%s: service %q is also defined in %s: keep one definition", p, s.Name, prev))
+				continue
+			}
+			seen[key] = p
+			all = append(all, s)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return all, nil
+}
+
+func runApply(cmd *cobra.Command, f applyFlags, opts *optionFlags) error {
+	if f.output != "text" && f.output != "json" {
+		return fmt.Errorf("cannot print output %q: use --output text or --output json", f.output)
+	}
+	svcs, err := loadServices(cmd, f, opts)
+	if err != nil {
+		return err
+	}
+	// Render everything first: all or nothing.
+	trees := make([]tree.Tree, len(svcs))
+	for i, s := range svcs {
+		if trees[i], err = apply.Render(s); err != nil {
+			return err
+		}
+	}
+	log := logger(cmd)
+	var results []apply.Result
+	var failed error
+	for i, s := range svcs {
+		res, err := apply.Apply(cmd.Context(), s, trees[i], apply.Options{
+			CheckMode: f.dryRun,
+			Diff:      f.dryRun || f.diff,
+			Logger:    log,
+		})
+		if err != nil {
+			res.Msg = err.Error()
+			failed = fmt.Errorf("cannot apply %s: %w", s.Name, err)
+		}
+		results = append(results, res)
+		if failed != nil {
+			break
+		}
+	}
+	if err := printResults(cmd.OutOrStdout(), f, results); err != nil {
+		return err
+	}
+	return failed
+}
+
+func printResults(w io.Writer, f applyFlags, results []apply.Result) error {
+	if f.output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(results)
+	}
+	for _, r := range results {
+		verb := "ok"
+		if r.Changed {
+			verb = "changed"
+			if f.dryRun {
+				verb = "would change"
+			}
+		}
+		fmt.Fprintf(w, "%s: %s (%s): %s\n", r.Name, verb, r.State, r.Msg)
+		for _, warn := range r.Warnings {
+			fmt.Fprintf(w, "%s: warning: %s\n", r.Name, warn)
+		}
+		for _, d := range r.Diff {
+			fmt.Fprint(w, d.Unified())
+		}
+	}
+	return nil
+}
