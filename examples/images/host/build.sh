@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# build.sh builds the rundock "host" image locally, with no registry: a small machine image
+# for the multi-host tests. It holds Debian's runit (runsvdir, runsv, sv), the docker CLI
+# (talking to the engine through a mounted /var/run/docker.sock), Debian's etcd 3.4, busybox
+# as /bin/sh and its applets, the libc those binaries need, and a static announcer built from
+# this checkout. Packed with `docker import`, like the echo image.
+# Usage: examples/images/host/build.sh [TAG]   (default rundock-host:latest)
+# ANNOUNCER_BIN=/path/announcer uses a prebuilt static announcer instead of building one.
+set -euo pipefail
+tag=${1:-rundock-host:latest}
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../../.." && pwd)
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+
+mkdir -p "$root/bin" "$root/usr/bin" "$root/usr/local/bin" "$root/tmp" "$root/root" \
+  "$root/etc" "$root/var/run" "$root/data" "$root/service"
+chmod 1777 "$root/tmp"
+bins=(/usr/bin/runsvdir /usr/bin/runsv /usr/bin/sv /usr/bin/docker /usr/bin/etcd /usr/bin/etcdctl)
+for b in "${bins[@]}"; do
+  [ -x "$b" ] || { echo "build.sh: $b is missing: run scripts/setup.sh (apt-get install runit etcd-server etcd-client docker.io)" >&2; exit 1; }
+  cp "$b" "$root$b"
+  # Copy the shared libraries each binary needs (libc and the loader on Debian 12).
+  ldd "$b" | awk '/=>/ {print $3} /^\t\// {print $1}' | while read -r lib; do
+    [ -f "$lib" ] || continue
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+done
+cp /bin/busybox "$root/bin/busybox"
+for a in sh ash cat echo hostname kill ls mkdir ps rm sleep pidof grep ip wget cut tr head; do
+  ln -s busybox "$root/bin/$a"
+done
+echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+echo 'root:x:0:' >"$root/etc/group"
+if [ -n "${ANNOUNCER_BIN:-}" ]; then
+  cp "$ANNOUNCER_BIN" "$root/usr/local/bin/announcer" # a prebuilt static binary
+else
+  (cd "$repo" && CGO_ENABLED=0 go build -trimpath -o "$root/usr/local/bin/announcer" ./cmd/announcer)
+fi
+
+tar -C "$root" -c . | docker import \
+  --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin HOME=/root' \
+  --change 'CMD ["/usr/bin/runsvdir", "-P", "/service"]' \
+  - "$tag" >/dev/null
+echo "$tag"

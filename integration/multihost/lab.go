@@ -1,0 +1,178 @@
+// Package multihost starts a small lab of "hosts" for rundock's multi-host fault tests:
+// each host is a container from the host image (examples/images/host: Debian's runit, the
+// docker CLI, a static announcer) on a private Docker network of its own, with its own
+// address, host name and PID namespace, running runsvdir on a service directory the test
+// writes. Services started by a host's runit run `docker run --network container:HOST`, so
+// they share that host's network stack, as containers publishing on a real host's address
+// would. An etcd cluster of Debian etcd members runs in containers on the same network.
+//
+// Faults are real: a host is lost with `docker kill` (its whole PID namespace dies with
+// runsvdir, runsv and the announcer) and its containers removed; a host is partitioned with
+// `docker network disconnect`; an etcd member is SIGKILLed with `docker kill`.
+//
+// Every container, network and image carries the lab's unique prefix and the label
+// rundock.test=PREFIX, and is removed in t.Cleanup even when the test fails.
+package multihost
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rundock/rundock/internal/testenv"
+)
+
+// Label is the Docker label every lab container carries; its value is the lab's prefix.
+const Label = "rundock.test"
+
+// HostLabel names the host a container belongs to (the host container itself included).
+const HostLabel = "rundock.host"
+
+// Lab is one private network with its etcd members and hosts.
+type Lab struct {
+	Prefix  string // unique name prefix, e.g. rdtest-mh-1a2b3c
+	Image   string // host image tag
+	Network string // Docker network name
+	Subnet  string // first three octets, e.g. 10.213.42
+
+	t       testing.TB
+	mu      sync.Mutex
+	members []*Member
+	hosts   []*Host
+}
+
+// New builds the host image (about 2 s), creates the lab's network in a free
+// 10.213.X.0/24 and registers the cleanup of everything the lab starts.
+func New(t testing.TB) *Lab {
+	t.Helper()
+	testenv.Need(t, "docker")
+	b := make([]byte, 3)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	l := &Lab{Prefix: "rdtest-mh-" + hex.EncodeToString(b), t: t}
+	l.Image = l.Prefix + "-host:test"
+	l.Network = l.Prefix + "-net"
+	t.Cleanup(l.cleanup)
+	out, err := exec.Command("bash", filepath.Join(testenv.RepoRoot(), "examples/images/host/build.sh"), l.Image).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cannot build the host image %s: %v\n%s", l.Image, err, out)
+	}
+	// Pick a /24 no other network uses: other tests may run on the same engine.
+	start := int(b[0])
+	for i := 0; i < 256; i++ {
+		x := (start + i) % 256
+		subnet := fmt.Sprintf("10.213.%d", x)
+		_, err := Docker("network", "create", "--driver", "bridge", "--label", Label+"="+l.Prefix,
+			"--subnet", subnet+".0/24", "--gateway", subnet+".1", l.Network)
+		if err == nil {
+			l.Subnet = subnet
+			break
+		}
+		if !strings.Contains(err.Error(), "overlap") {
+			t.Fatalf("cannot create network %s: %v", l.Network, err)
+		}
+	}
+	if l.Subnet == "" {
+		t.Fatal("cannot create a network: every 10.213.X.0/24 overlaps another network")
+	}
+	return l
+}
+
+// IP returns the lab address SUBNET.n.
+func (l *Lab) IP(n int) string { return fmt.Sprintf("%s.%d", l.Subnet, n) }
+
+// cleanup removes every container, then the network and the image. On failure it logs the
+// last lines of each host's and member's output first, which is where runit and the
+// announcer write.
+func (l *Lab) cleanup() {
+	if l.t.Failed() {
+		l.mu.Lock()
+		var names []string
+		for _, h := range l.hosts {
+			names = append(names, h.Container)
+		}
+		for _, m := range l.members {
+			names = append(names, m.Container)
+		}
+		l.mu.Unlock()
+		for _, n := range names {
+			out, _ := exec.Command("docker", "logs", "--tail", "60", n).CombinedOutput()
+			l.t.Logf("--- docker logs %s ---\n%s", n, out)
+		}
+	}
+	// Hosts first: their runit would otherwise restart the service containers.
+	l.mu.Lock()
+	hosts := l.hosts
+	l.mu.Unlock()
+	for _, h := range hosts {
+		Docker("rm", "-f", h.Container)
+	}
+	if out, err := Docker("ps", "-aq", "--filter", "label="+Label+"="+l.Prefix); err == nil && out != "" {
+		Docker(append([]string{"rm", "-f"}, strings.Fields(out)...)...)
+	}
+	Docker("network", "rm", l.Network)
+	Docker("rmi", l.Image)
+}
+
+// Containers returns "NAME STATE" for every container of the lab, sorted.
+func (l *Lab) Containers(t testing.TB) []string {
+	t.Helper()
+	out, err := Docker("ps", "-a", "--filter", "label="+Label+"="+l.Prefix, "--format", "{{.Names}} {{.State}}")
+	if err != nil {
+		t.Fatalf("cannot list the lab's containers: %v", err)
+	}
+	var lines []string
+	for _, line := range strings.Split(out, "\n") {
+		if line != "" {
+			lines = append(lines, line)
+		}
+	}
+	sort.Strings(lines)
+	return lines
+}
+
+// Docker runs the docker CLI and returns its trimmed stdout; the error holds stderr.
+func Docker(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return strings.TrimSpace(stdout.String()), fmt.Errorf("docker %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.TrimSpace(stdout.String()), nil
+}
+
+// mustDocker is Docker failing the test on error.
+func mustDocker(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := Docker(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// tempDir is a directory for bind mounts; t.TempDir would do, but the files runit and
+// etcd create inside belong to root and t.TempDir's removal must not fail on them.
+func tempDir(t testing.TB, name string) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", name+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}

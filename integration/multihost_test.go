@@ -1,0 +1,468 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/rundock/rundock/integration/multihost"
+	"github.com/rundock/rundock/internal/skydns"
+	"github.com/rundock/rundock/internal/testenv"
+)
+
+const (
+	mhDomain = "s.prod.example.com"
+	mhTTL    = 5 // --ttl of every announcer in the lab, seconds
+	// mhExpire is the issue's bound for a dead announcer's record: TTL + 1 s.
+	mhExpire = (mhTTL + 1) * time.Second
+)
+
+// mhLab is the two-host lab every fault runs on: node-a and node-b each run the echo
+// backend (container "backend" on the host's network stack) and its announcer under
+// runit; node-a also has a crash-looping "crashy" service, down until its test.
+type mhLab struct {
+	*multihost.Lab
+	dns   *testenv.CoreDNS
+	etcd  *clientv3.Client
+	hosts map[string]*multihost.Host
+	ports map[string]int // backend port of each host
+
+	mu      sync.Mutex
+	figures []string
+}
+
+// figure logs a measured time and keeps it for the summary at the end.
+func (l *mhLab) figure(t *testing.T, what string, d time.Duration) {
+	t.Helper()
+	t.Logf("FIGURE %s: %s", what, d.Round(time.Millisecond))
+	l.mu.Lock()
+	l.figures = append(l.figures, fmt.Sprintf("%-58s %8s", what, d.Round(10*time.Millisecond)))
+	l.mu.Unlock()
+}
+
+// records returns the backend records in etcd by instance; it fails on a key that is not
+// an instance of the service.
+func (l *mhLab) records(t *testing.T, svc string) map[string]skydns.Record {
+	t.Helper()
+	prefix, err := skydns.ServiceKey(skydns.DefaultPrefix, mhDomain, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := l.etcd.Get(ctx, prefix+"/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatalf("cannot read %s from etcd: %v", prefix, err)
+	}
+	got := map[string]skydns.Record{}
+	for _, kv := range resp.Kvs {
+		name, instance, ok := skydns.SplitKey(skydns.DefaultPrefix, mhDomain, string(kv.Key))
+		if !ok || name != svc {
+			t.Fatalf("unexpected key %s under %s", kv.Key, prefix)
+		}
+		r, err := skydns.Decode(kv.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[instance] = r
+	}
+	return got
+}
+
+// instances returns the sorted instance names with a backend record.
+func (l *mhLab) instances(t *testing.T) []string {
+	t.Helper()
+	var names []string
+	for n := range l.records(t, "backend") {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// lease returns the lease ID of host's backend record, 0 when there is none.
+func (l *mhLab) lease(t *testing.T, host string) clientv3.LeaseID {
+	t.Helper()
+	key, _ := skydns.InstanceKey(skydns.DefaultPrefix, mhDomain, "backend", host)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := l.etcd.Get(ctx, key)
+	if err != nil {
+		t.Fatalf("cannot read %s: %v", key, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return 0
+	}
+	return clientv3.LeaseID(resp.Kvs[0].Lease)
+}
+
+// digA returns the sorted A answers for NAME.s.prod.example.com.
+func (l *mhLab) digA(t *testing.T, name string) []string {
+	t.Helper()
+	got := l.dns.Dig(t, name+"."+mhDomain, "A")
+	sort.Strings(got)
+	return got
+}
+
+// ips returns the sorted addresses of the named hosts.
+func (l *mhLab) ips(hosts ...string) []string {
+	var ips []string
+	for _, h := range hosts {
+		ips = append(ips, l.hosts[h].IP)
+	}
+	sort.Strings(ips)
+	return ips
+}
+
+// waitLive waits until exactly the named hosts have a backend record and DNS answers
+// exactly their addresses, and returns how long that took.
+func (l *mhLab) waitLive(t *testing.T, timeout time.Duration, hosts ...string) time.Duration {
+	t.Helper()
+	want := slices.Clone(hosts)
+	sort.Strings(want)
+	var gotKeys, gotDNS []string
+	d := testenv.Eventually(t, timeout, fmt.Sprintf("want backend records and A answers for exactly %v", want), func() bool {
+		gotKeys = l.instances(t)
+		if !slices.Equal(gotKeys, want) {
+			return false
+		}
+		gotDNS = l.digA(t, "backend")
+		return slices.Equal(gotDNS, l.ips(hosts...))
+	})
+	l.check(t, hosts...)
+	return d
+}
+
+// check asserts the invariants every fault must keep. Records: one per announced host
+// and none for another (no duplicate, no stale record), each with its own host's address,
+// port and the TTL. On each running host (announced or cut off): the backend container
+// running and exactly one announcer process per announcer service, the one runit
+// supervises (no orphan or doubled process). Of a host that is down: no container left.
+func (l *mhLab) check(t *testing.T, announced ...string) {
+	t.Helper()
+	recs := l.records(t, "backend")
+	if len(recs) != len(announced) {
+		t.Errorf("backend records %v, want exactly the announced hosts %v", recs, announced)
+	}
+	seen := map[string]string{}
+	for _, h := range announced {
+		r, ok := recs[h]
+		if !ok {
+			t.Errorf("no backend record for live host %s", h)
+			continue
+		}
+		want := skydns.Record{Host: l.hosts[h].IP, Port: l.ports[h], TTL: mhTTL}
+		if r != want {
+			t.Errorf("record of %s = %+v, want %+v", h, r, want)
+		}
+		addr := fmt.Sprintf("%s:%d", r.Host, r.Port)
+		if other, dup := seen[addr]; dup {
+			t.Errorf("%s announced by both %s and %s", addr, other, h)
+		}
+		seen[addr] = h
+	}
+	containers := l.Containers(t)
+	for name, h := range l.hosts {
+		if !slices.Contains(containers, h.Container+" running") {
+			for _, c := range containers {
+				if strings.HasPrefix(c, h.Container+"-") {
+					t.Errorf("orphan container %s of host %s, which is down", c, name)
+				}
+			}
+			continue
+		}
+		if c := h.ContainerName("backend"); !slices.Contains(containers, c+" running") {
+			t.Errorf("container %s not running on host %s (lab containers: %v)", c, name, containers)
+		}
+		services := []string{"backend-announcer"}
+		if name == "node-a" {
+			services = append(services, "crashy-announcer")
+		}
+		pids := h.Pidof(t, "announcer")
+		if len(pids) != len(services) {
+			t.Errorf("%s runs announcer PIDs %v, want one per service %v", name, pids, services)
+		}
+		for _, s := range services {
+			if p := h.ServicePID(t, s); !slices.Contains(pids, p) {
+				t.Errorf("%s: runit's %s PID %d is not among the announcers %v", name, s, p, pids)
+			}
+		}
+	}
+}
+
+// startLab builds the images, starts three etcd members, CoreDNS on all of them, and the
+// two hosts.
+func startLab(t *testing.T) *mhLab {
+	testenv.Need(t, "docker", "dig", "coredns")
+	image := testenv.BuildEchoImage(t)
+	start := time.Now()
+	l := &mhLab{Lab: multihost.New(t), hosts: map[string]*multihost.Host{}, ports: map[string]int{"node-a": 8081, "node-b": 8082}}
+	l.StartEtcd(t, 3)
+	l.dns = testenv.StartCoreDNS(t, mhDomain, strings.Join(l.Endpoints(), " "))
+	l.etcd = l.Client(t)
+	endpoints := strings.Join(l.Endpoints(), ",")
+	announcer := func(svc string, port int) multihost.Service {
+		// No --host and no --instance: the announcer finds the host's private address
+		// (eth0 of the host) and uses its short host name, as on a real machine.
+		return multihost.AnnouncerService(svc+"-announcer", svc, "--name", svc, "--port", strconv.Itoa(port),
+			"--ttl", strconv.Itoa(mhTTL), "--etcd-endpoints", endpoints)
+	}
+	crashy := multihost.EchoService("crashy", image, 8089, "EXIT_CODE=3")
+	crashy.Down = true
+	l.hosts["node-a"] = l.StartHost(t, "node-a", 1,
+		multihost.EchoService("backend", image, l.ports["node-a"]), announcer("backend", l.ports["node-a"]),
+		crashy, announcer("crashy", 8089))
+	l.hosts["node-b"] = l.StartHost(t, "node-b", 2,
+		multihost.EchoService("backend", image, l.ports["node-b"]), announcer("backend", l.ports["node-b"]))
+	t.Cleanup(func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		t.Logf("multi-host figures (--ttl %d):\n%s", mhTTL, strings.Join(l.figures, "\n"))
+	})
+	l.figure(t, "lab up (image, 3 etcd members, CoreDNS, 2 hosts started)", time.Since(start))
+	return l
+}
+
+// TestMultiHost runs the issue 4 fault suite on two hosts sharing a three-member etcd
+// cluster. The subtests run in order and each leaves both hosts live, except host loss,
+// which runs last.
+func TestMultiHost(t *testing.T) {
+	l := startLab(t)
+	a, b := l.hosts["node-a"], l.hosts["node-b"]
+	if t.Failed() {
+		return
+	}
+
+	t.Run("Baseline", func(t *testing.T) {
+		start := time.Now()
+		l.waitLive(t, 30*time.Second, "node-a", "node-b")
+		l.figure(t, "hosts started -> both records in DNS", time.Since(start))
+		srv := l.dns.Dig(t, "backend."+mhDomain, "SRV")
+		var targets []string
+		for _, line := range srv {
+			f := strings.Fields(line) // priority weight port target
+			if len(f) != 4 {
+				t.Fatalf("SRV answer %q: want 4 fields", line)
+			}
+			targets = append(targets, f[2]+" "+f[3])
+		}
+		sort.Strings(targets)
+		want := []string{"8081 node-a.backend." + mhDomain + ".", "8082 node-b.backend." + mhDomain + "."}
+		if !slices.Equal(targets, want) {
+			t.Errorf("SRV port+target = %v, want %v (answers %v)", targets, want, srv)
+		}
+		for _, h := range []*multihost.Host{a, b} {
+			if got := l.dns.Dig(t, h.Name+".backend."+mhDomain, "A"); !slices.Equal(got, []string{h.IP}) {
+				t.Errorf("A %s.backend = %v, want [%s]", h.Name, got, h.IP)
+			}
+			body := httpGet(t, fmt.Sprintf("http://%s:%d/", h.IP, l.ports[h.Name]))
+			if !strings.HasPrefix(body, h.Name+" ") {
+				t.Errorf("backend on %s answered %q, want its instance %s", h.Name, body, h.Name)
+			}
+		}
+	})
+
+	t.Run("CrashLoopNeverAnnounced", func(t *testing.T) {
+		key, _ := skydns.ServiceKey(skydns.DefaultPrefix, mhDomain, "crashy")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		watch := l.etcd.Watch(ctx, key+"/", clientv3.WithPrefix(), clientv3.WithRev(0))
+		type event struct {
+			put bool
+			at  time.Time
+		}
+		var mu sync.Mutex
+		var events []event
+		go func() {
+			for resp := range watch {
+				for _, ev := range resp.Events {
+					mu.Lock()
+					events = append(events, event{put: ev.Type == clientv3.EventTypePut, at: time.Now()})
+					mu.Unlock()
+				}
+			}
+		}()
+		since := time.Now()
+		a.Sv(t, "up", "crashy")
+		// Sample DNS while runit restarts the crashing container over and over.
+		deadline := time.Now().Add(2*mhTTL*time.Second + time.Second)
+		announced := 0
+		for time.Now().Before(deadline) {
+			if len(l.digA(t, "crashy")) > 0 {
+				announced++
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		a.Sv(t, "down", "crashy")
+		until := time.Now()
+		starts, err := multihost.Docker("events", "--since", strconv.FormatInt(since.Unix(), 10), "--until", strconv.FormatInt(until.Unix()+1, 10),
+			"--filter", "container="+a.ContainerName("crashy"), "--filter", "event=start", "--format", "{{.ID}}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(strings.Fields(starts))
+		t.Logf("crashy started %d times in %s", n, until.Sub(since).Round(time.Second))
+		if n < 3 {
+			t.Errorf("crashy started %d times, want a crash loop (>= 3 starts)", n)
+		}
+		if announced > 0 {
+			t.Errorf("crashy.%s answered A in %d samples while crash-looping", mhDomain, announced)
+		}
+		mu.Lock()
+		for i, ev := range events {
+			if !ev.put {
+				continue
+			}
+			if i+1 >= len(events) || events[i+1].put || events[i+1].at.Sub(ev.at) > time.Second {
+				t.Errorf("crashy announced at %s and not withdrawn within 1s (events %v)", ev.at.Format(time.TimeOnly), events)
+			}
+		}
+		t.Logf("crashy record writes during the loop: %d events", len(events))
+		mu.Unlock()
+		if got := l.records(t, "crashy"); len(got) != 0 {
+			t.Errorf("crashy records after the loop: %v", got)
+		}
+		testenv.Eventually(t, 10*time.Second, "crashy container left behind after sv down", func() bool {
+			return !slices.ContainsFunc(l.Containers(t), func(c string) bool { return strings.HasPrefix(c, a.ContainerName("crashy")+" ") })
+		})
+		l.check(t, "node-a", "node-b")
+	})
+
+	t.Run("AnnouncerSIGKILL", func(t *testing.T) {
+		// runit restarts the killed announcer at once: the record is put again with a new
+		// lease, and the dead announcer's lease expires within the TTL.
+		old := b.ServicePID(t, "backend-announcer")
+		oldLease := l.lease(t, "node-b")
+		if old == 0 || oldLease == 0 {
+			t.Fatalf("announcer PID %d, lease %x: want both", old, oldLease)
+		}
+		killed := time.Now()
+		b.KillProcess(t, old)
+		d := testenv.Eventually(t, 10*time.Second, "runit did not restart the announcer", func() bool {
+			p := b.ServicePID(t, "backend-announcer")
+			return p != 0 && p != old
+		})
+		l.figure(t, "announcer SIGKILL -> runit restarted it", d)
+		testenv.Eventually(t, mhExpire, "no record with a new lease after the restart", func() bool {
+			lease := l.lease(t, "node-b")
+			return lease != 0 && lease != oldLease
+		})
+		l.figure(t, "announcer SIGKILL -> record on a new lease", time.Since(killed))
+		testenv.Eventually(t, mhExpire-time.Since(killed), "the killed announcer's lease outlived TTL+1s", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			r, err := l.etcd.TimeToLive(ctx, oldLease)
+			return err == nil && r.TTL == -1
+		})
+		l.figure(t, "announcer SIGKILL -> old lease gone", time.Since(killed))
+		l.waitLive(t, 5*time.Second, "node-a", "node-b")
+
+		// With runit told not to restart it (sv once), the record itself must go.
+		b.Sv(t, "once", "backend-announcer")
+		pid := b.ServicePID(t, "backend-announcer")
+		killed = time.Now()
+		b.KillProcess(t, pid)
+		l.waitLive(t, mhExpire, "node-a")
+		l.figure(t, "announcer SIGKILL, not restarted -> record gone", time.Since(killed))
+		upAt := time.Now()
+		b.Sv(t, "up", "backend-announcer")
+		l.waitLive(t, 10*time.Second, "node-a", "node-b")
+		l.figure(t, "sv up announcer -> record back", time.Since(upAt))
+	})
+
+	t.Run("EtcdMemberLoss", func(t *testing.T) {
+		for _, tc := range []struct {
+			name   string
+			leader bool
+		}{
+			{name: "Follower", leader: false},
+			{name: "Leader", leader: true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				leader := l.Leader(t)
+				victim := leader
+				if !tc.leader {
+					for _, m := range l.Members() {
+						if m != leader {
+							victim = m
+							break
+						}
+					}
+				}
+				victim.Kill(t)
+				// Records must stay for two TTLs: the lease is kept alive through the
+				// remaining members (the announcers hold every endpoint).
+				end := time.Now().Add(2*mhTTL*time.Second + time.Second)
+				for time.Now().Before(end) {
+					if got := l.instances(t); !slices.Equal(got, []string{"node-a", "node-b"}) {
+						t.Fatalf("after killing %s (leader %v): backend records %v, want both", victim.Name, tc.leader, got)
+					}
+					if got := l.digA(t, "backend"); !slices.Equal(got, l.ips("node-a", "node-b")) {
+						t.Errorf("after killing %s: A = %v, want both hosts", victim.Name, got)
+					}
+					time.Sleep(250 * time.Millisecond)
+				}
+				l.check(t, "node-a", "node-b")
+				victim.Start(t)
+				l.WaitMember(t, victim, 30*time.Second)
+			})
+		}
+	})
+
+	t.Run("PartitionFromEtcd", func(t *testing.T) {
+		cut := time.Now()
+		b.Disconnect(t)
+		l.waitLive(t, mhExpire, "node-a")
+		l.figure(t, "node-b partitioned -> its record gone", time.Since(cut))
+		healed := time.Now()
+		b.Reconnect(t)
+		l.waitLive(t, 20*time.Second, "node-a", "node-b")
+		l.figure(t, "partition healed -> node-b record back", time.Since(healed))
+	})
+
+	t.Run("HostLoss", func(t *testing.T) {
+		lost := time.Now()
+		a.Kill(t)
+		l.waitLive(t, mhExpire, "node-b")
+		l.figure(t, "node-a lost -> its record gone, DNS answers node-b only", time.Since(lost))
+		// Nothing of the dead host comes back by itself: no runsv survived to restart it.
+		time.Sleep(2 * time.Second)
+		l.check(t, "node-b")
+		if got := l.records(t, "crashy"); len(got) != 0 {
+			t.Errorf("crashy records of the lost host: %v", got)
+		}
+		// The machine boots again: runit starts its services and the record comes back.
+		booted := time.Now()
+		if _, err := multihost.Docker("start", a.Container); err != nil {
+			t.Fatal(err)
+		}
+		l.waitLive(t, 30*time.Second, "node-a", "node-b")
+		l.figure(t, "node-a booted again -> record back", time.Since(booted))
+	})
+}
+
+// httpGet returns the body of a GET on url.
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
