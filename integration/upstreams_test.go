@@ -578,3 +578,82 @@ func upSeen1(url string) string {
 	_, body, _ := upGet(url)
 	return body
 }
+
+// TestUpstreams_CLI drives the real binary: --dry-run prints the diff and changes nothing,
+// --once installs, --install-service writes a runit service that, run by a real runsv,
+// follows etcd with --watch.
+func TestUpstreams_CLI(t *testing.T) {
+	testenv.Need(t, "runsv", "sv", "svlogd")
+	c, _, _, n := upSetup(t)
+	e := c.Endpoints()[0]
+	bin := filepath.Join(testenv.Binaries(t), "rundock")
+	b1 := upStartBackend(t, "web-1", "127.0.0.1", 0)
+	upPut(t, c, "web", b1.Name, b1.record())
+	common := []string{"upstreams", "--etcd-endpoints", e, "--config", filepath.Join(testenv.RepoRoot(), "examples", "nginx", "upstreams.yml"),
+		"--output", n.Output, "--check-cmd", n.CheckCmd, "--reload-cmd", n.ReloadCmd}
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, append(append([]string{}, common...), args...)...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if err != nil {
+			err = fmt.Errorf("%v: %s", err, stderr.String())
+		}
+		return stdout.String(), err
+	}
+
+	before := n.installed(t)
+	diff, err := run("--dry-run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLine := fmt.Sprintf("+    server 127.0.0.1:%d max_fails=1 fail_timeout=5s;", b1.Port)
+	if !strings.Contains(diff, wantLine) || !strings.Contains(diff, "-    server 127.0.0.1:1 down;") {
+		t.Fatalf("--dry-run printed\n%s\nwant it to add %q and drop the down server", diff, wantLine)
+	}
+	if n.installed(t) != before || n.ReloadCount() != 0 {
+		t.Fatal("--dry-run changed the file or reloaded nginx")
+	}
+	if _, err := run("--once"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 5*time.Second, "web-1 served after --once", func() bool { return upSeen(t, n.URL("/"), 2)["web-1"] == 2 })
+	if diff, err := run("--dry-run"); err != nil || diff != "" {
+		t.Fatalf("--dry-run after --once: %q %v, want no diff", diff, err)
+	}
+	if _, err := run("--once", "--watch"); err == nil {
+		t.Fatal("--once --watch accepted")
+	}
+
+	sv := filepath.Join(t.TempDir(), "sv")
+	logDir := filepath.Join(t.TempDir(), "log")
+	if _, err := run("--install-service", "--sv-dir", sv, "--log-dir", logDir, "--debounce", "100ms"); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(sv, upstreams.ServiceName)
+	script, _ := os.ReadFile(filepath.Join(dir, "run"))
+	t.Logf("run:\n%s", script)
+	if !strings.Contains(string(script), "exec 2>&1\nexec "+bin+" upstreams --watch ") || !strings.Contains(string(script), "'--reload-cmd=echo reload") {
+		t.Fatalf("unexpected run script:\n%s", script)
+	}
+	runsv := exec.Command("runsv", dir)
+	if err := runsv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		exec.Command("sv", "-w", "5", "exit", dir).Run()
+		runsv.Process.Signal(syscall.SIGTERM)
+		runsv.Wait()
+	})
+	testenv.Eventually(t, 10*time.Second, "rundock-upstreams up under runsv", func() bool {
+		out, _ := exec.Command("sv", "status", dir).Output()
+		return strings.HasPrefix(string(out), "run: ")
+	})
+	b2 := upStartBackend(t, "web-2", "127.0.0.1", 0)
+	upPut(t, c, "web", b2.Name, b2.record())
+	testenv.Eventually(t, 10*time.Second, "web-2 served through the runit service", func() bool { return upSeen(t, n.URL("/"), 10)["web-2"] > 0 })
+	testenv.Eventually(t, 5*time.Second, "svlogd wrote the service log", func() bool {
+		b, _ := os.ReadFile(filepath.Join(logDir, "current"))
+		return strings.Contains(string(b), "upstreams installed and nginx reloaded")
+	})
+}
