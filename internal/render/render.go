@@ -37,7 +37,7 @@ var tmpl = template.Must(template.New("").Option("missingkey=error").Funcs(templ
 	"join":  strings.Join,
 }).ParseFS(templates.FS, "run.tmpl", "finish.tmpl", "check.tmpl", "control-t.tmpl", "log-run.tmpl", "announcer-run.tmpl"))
 
-// Quote returns s as one sh word: in single quotes, each ' written as '\''.
+// Quote returns s as one sh word: in single quotes, each ' written as '\”.
 func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
