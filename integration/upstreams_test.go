@@ -633,7 +633,7 @@ func TestUpstreams_CLI(t *testing.T) {
 	dir := filepath.Join(sv, upstreams.ServiceName)
 	script, _ := os.ReadFile(filepath.Join(dir, "run"))
 	t.Logf("run:\n%s", script)
-	if !strings.Contains(string(script), "exec 2>&1\nexec "+bin+" upstreams --watch ") || !strings.Contains(string(script), "'--reload-cmd=echo reload") {
+	if !strings.Contains(string(script), "exec 2>&1\n") || !strings.Contains(string(script), "\nexec "+bin+" upstreams --watch ") || !strings.Contains(string(script), "'--reload-cmd=echo reload") {
 		t.Fatalf("unexpected run script:\n%s", script)
 	}
 	runsv := exec.Command("runsv", dir)
