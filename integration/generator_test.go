@@ -72,7 +72,10 @@ func kv(opts [][2]string) string {
 	var parts []string
 	for _, o := range opts {
 		v := o[1]
-		if strings.ContainsAny(v, " \t'") {
+		switch {
+		case strings.Contains(v, `"`):
+			v = "'" + v + "'"
+		case strings.ContainsAny(v, " \t'"):
 			v = `"` + v + `"`
 		}
 		parts = append(parts, o[0]+"="+v)

@@ -76,12 +76,12 @@ func edits(a, b []string) []edit {
 			out = append(out, edit{' ', a[i]})
 			i++
 			j++
-		case j < m && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
-			out = append(out, edit{'+', b[j]})
-			j++
-		default:
+		case i < n && (j == m || lcs[i+1][j] >= lcs[i][j+1]):
 			out = append(out, edit{'-', a[i]})
 			i++
+		default:
+			out = append(out, edit{'+', b[j]})
+			j++
 		}
 	}
 	return out
