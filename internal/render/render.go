@@ -37,7 +37,8 @@ var tmpl = template.Must(template.New("").Option("missingkey=error").Funcs(templ
 	"join":  strings.Join,
 }).ParseFS(templates.FS, "run.tmpl", "finish.tmpl", "check.tmpl", "control-t.tmpl", "log-run.tmpl", "announcer-run.tmpl"))
 
-// Quote returns s as one sh word: in single quotes, each ' written as '\”.
+// Quote returns s as one sh word: s in single quotes, where each single quote of s
+// closes the quoting, is written escaped with a backslash, and reopens it.
 func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

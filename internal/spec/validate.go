@@ -349,8 +349,10 @@ func absPath(option, p string) error {
 func checkImage(img string) error {
 	if _, err := reference.ParseNormalizedNamed(img); err == nil {
 		return nil
-	} else if errors.Is(err, reference.ErrNameContainsUppercase) {
-		return optErr(ErrBadValue, "image", "%q is not an image reference: repository names are lowercase (try %q)", img, lowerRepo(img))
+	} else if l := lowerRepo(img); l != img {
+		if _, err := reference.ParseNormalizedNamed(l); err == nil {
+			return optErr(ErrBadValue, "image", "%q is not an image reference: repository names are lowercase (try %q)", img, l)
+		}
 	}
 	if _, err := reference.ParseAnyReference(img); err == nil && !strings.HasPrefix(img, "-") {
 		return nil // an image ID
