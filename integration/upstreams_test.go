@@ -434,8 +434,10 @@ func TestUpstreams_Burst(t *testing.T) {
 	failures, requests := stop()
 	reloads := n.ReloadCount() - before
 	t.Logf("FIGURE burst: 50 changes over %s caused %d reload(s); %d requests, %d failed", burst.Round(time.Millisecond), reloads, requests, len(failures))
-	if reloads < 1 || reloads > 2 {
-		t.Errorf("%d reloads for a 50-change burst, want 1 or 2\n%s", reloads, lw.String())
+	// one per --max-delay (2s) while the burst lasts, one at its end, and one more if a
+	// slow Put on a loaded machine left a 200 ms gap
+	if limit := 2 + int(burst/upstreams.DefaultMaxDelay); reloads < 1 || reloads > limit {
+		t.Errorf("%d reloads for a 50-change burst over %s, want 1 to %d\n%s", reloads, burst, limit, lw.String())
 	}
 	if len(failures) > 0 {
 		t.Errorf("%d requests failed, e.g. %s", len(failures), failures[0])
