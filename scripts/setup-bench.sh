@@ -7,8 +7,9 @@ set -euo pipefail
 step() { printf '==> setup-bench: %s\n' "$*" >&2; }
 die() { printf 'setup-bench: %s\n' "$*" >&2; exit 1; }
 
+# ansible-doc exits 0 even for a module it cannot find; look for the module's own docs.
 has_runit_module() {
-  ansible-doc -t module community.general.runit >/dev/null 2>&1
+  ansible-doc -t module -j community.general.runit 2>/dev/null | grep -q '"service_dir"'
 }
 
 if ! has_runit_module; then
