@@ -460,7 +460,7 @@ func TestAnnouncer_Health(t *testing.T) {
 	t.Run("failing", func(t *testing.T) {
 		name := annContainerName(t)
 		key := annKey(t, "node-sick")
-		startAnnouncer(t, "--name", annName, "--container", name, "--port", "8086", "--instance", "node-sick",
+		p := startAnnouncer(t, "--name", annName, "--container", name, "--port", "8086", "--instance", "node-sick",
 			"--host", "127.0.0.13", "--ttl", strconv.Itoa(annTTL), "--etcd-endpoints", e.Endpoint)
 		annDocker(t, "run", "-d", "--init", "--name", name, "--health-cmd", "exit 1",
 			"--health-interval", "1s", "--health-retries", "1", image)
@@ -477,9 +477,14 @@ func TestAnnouncer_Health(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+		t.Logf("unhealthy after %s", time.Until(deadline.Add(-15*time.Second)).Abs().Round(time.Millisecond))
 		time.Sleep(time.Second)
 		if annPresent(t, cli, key) {
 			t.Fatal("an unhealthy container was announced")
+		}
+		// The announcer did follow the container: it saw it start and turn unhealthy.
+		if log := p.log(); !strings.Contains(log, "health_status: unhealthy") || strings.Contains(log, "msg=announced") {
+			t.Fatalf("log does not show the container followed and never announced:\n%s", log)
 		}
 	})
 

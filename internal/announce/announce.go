@@ -62,9 +62,9 @@ var ErrConfig = errors.New("bad configuration")
 // Etcd says how to reach etcd. Password is never taken from a flag: the command reads it
 // from a file or the environment.
 type Etcd struct {
-	Endpoints            []string
-	CACert, Cert, Key    string
-	User, Password       string
+	Endpoints         []string
+	CACert, Cert, Key string
+	User, Password    string
 }
 
 // Config is everything the announcer needs; New fills in the documented defaults.

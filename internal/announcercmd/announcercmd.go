@@ -139,15 +139,11 @@ func build(cmd *cobra.Command, cfg announce.Config, watch bool, passwordFile, lo
 	if cfg.Etcd.User == "" {
 		cfg.Etcd.User = os.Getenv(EnvUser)
 	}
-	if passwordFile != "" {
-		b, err := os.ReadFile(passwordFile)
-		if err != nil {
-			return nil, usageError{fmt.Errorf("cannot read --password-file: %w", err)}
-		}
-		cfg.Etcd.Password = strings.TrimRight(string(b), "\r\n")
-	} else {
-		cfg.Etcd.Password = os.Getenv(EnvPassword)
+	pw, err := password(passwordFile)
+	if err != nil {
+		return nil, usageError{err}
 	}
+	cfg.Etcd.Password = pw
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 		return nil, usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)}
@@ -158,6 +154,19 @@ func build(cmd *cobra.Command, cfg announce.Config, watch bool, passwordFile, lo
 		return nil, usageError{err}
 	}
 	return a, nil
+}
+
+// password reads the etcd password from file (trailing newline cut) or, with no file,
+// from $ANNOUNCER_ETCD_PASSWORD. It is never a flag: flags show in ps and in runit's run.
+func password(file string) (string, error) {
+	if file == "" {
+		return os.Getenv(EnvPassword), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("cannot read --password-file: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
 // Execute runs the announcer with args until ctx is done and returns the exit code; it

@@ -1,0 +1,156 @@
+package announce
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/rundock/rundock/internal/container"
+)
+
+func base() Config {
+	return Config{Name: "influxdb", Port: 8086, Instance: "node-back-1"}
+}
+
+func TestNew_KeyAndRecord(t *testing.T) {
+	tests := []struct {
+		name    string
+		mod     func(*Config)
+		host    string
+		wantKey string
+		wantRec string
+	}{
+		{name: "defaults", mod: func(*Config) {}, host: "10.0.0.5",
+			wantKey: "/skydns/com/example/prod/s/influxdb/node-back-1",
+			wantRec: `{"host":"10.0.0.5","port":8086,"ttl":30}`},
+		{name: "dns-ttl and srv fields", mod: func(c *Config) { c.TTL, c.DNSTTL, c.Priority, c.Weight = 10, 60, 10, 50 }, host: "10.0.0.5",
+			wantKey: "/skydns/com/example/prod/s/influxdb/node-back-1",
+			wantRec: `{"host":"10.0.0.5","port":8086,"priority":10,"weight":50,"ttl":60}`},
+		{name: "dns-ttl defaults to ttl", mod: func(c *Config) { c.TTL = 5 }, host: "192.0.2.2",
+			wantKey: "/skydns/com/example/prod/s/influxdb/node-back-1",
+			wantRec: `{"host":"192.0.2.2","port":8086,"ttl":5}`},
+		{name: "domain, prefix and case", mod: func(c *Config) {
+			c.Domain, c.Prefix, c.Name, c.Instance = "svc.Example.org.", "/dns/", "Web", "Host-A"
+		}, host: "10.1.1.1",
+			wantKey: "/dns/org/example/svc/web/host-a",
+			wantRec: `{"host":"10.1.1.1","port":8086,"ttl":30}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base()
+			tt.mod(&c)
+			a, err := New(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Key() != tt.wantKey {
+				t.Errorf("key %s, want %s", a.Key(), tt.wantKey)
+			}
+			if got := a.Record(tt.host).Encode(); got != tt.wantRec {
+				t.Errorf("record %s, want %s", got, tt.wantRec)
+			}
+		})
+	}
+}
+
+func TestNew_Defaults(t *testing.T) {
+	a, err := New(Config{Name: "web", Port: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := a.Config()
+	if c.Domain != DefaultDomain || c.Prefix != "/skydns" || c.AnnounceAs != AsPrivate || c.Container != "web" ||
+		c.TTL != DefaultTTL || c.DNSTTL != DefaultTTL || len(c.Etcd.Endpoints) != 1 || c.Etcd.Endpoints[0] != DefaultEndpoint {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	if c.Instance == "" || c.Instance != strings.ToLower(c.Instance) || strings.Contains(c.Instance, ".") {
+		t.Fatalf("instance %q is not the lowercased short host name", c.Instance)
+	}
+}
+
+func TestNew_Errors(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*Config)
+		want string // part of the message: the offending value or the fix
+	}{
+		{"no name", func(c *Config) { c.Name = "" }, "--name"},
+		{"bad name", func(c *Config) { c.Name = "in_flux" }, `"in_flux"`},
+		{"bad instance", func(c *Config) { c.Instance = "node.1" }, `"node.1"`},
+		{"port zero", func(c *Config) { c.Port = 0 }, "port 0"},
+		{"port high", func(c *Config) { c.Port = 65536 }, "port 65536"},
+		{"announce-as", func(c *Config) { c.AnnounceAs = "lan" }, `"lan"`},
+		{"container without watch", func(c *Config) { c.AnnounceAs, c.IgnoreContainer = AsContainer, true }, "--watch-container"},
+		{"ttl too short", func(c *Config) { c.TTL = 4 }, "ttl 4"},
+		{"negative dns-ttl", func(c *Config) { c.DNSTTL = -1 }, "dns-ttl -1"},
+		{"priority", func(c *Config) { c.Priority = 70000 }, "priority 70000"},
+		{"weight", func(c *Config) { c.Weight = -1 }, "weight -1"},
+		{"container name", func(c *Config) { c.Container = "a b" }, `"a b"`},
+		{"host", func(c *Config) { c.Host = "not a host" }, `"not a host"`},
+		{"cert without key", func(c *Config) { c.Etcd.Cert = "/c.pem" }, "--key"},
+		{"user without password", func(c *Config) { c.Etcd.User = "root" }, "--password-file"},
+		{"endpoint scheme", func(c *Config) { c.Etcd.Endpoints = []string{"127.0.0.1:2379"} }, `"127.0.0.1:2379"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base()
+			tt.mod(&c)
+			_, err := New(c)
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("got %v, want ErrConfig", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q does not name %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestHost(t *testing.T) {
+	up := container.State{Exists: true, Running: true, IP: "172.17.0.9"}
+	tests := []struct {
+		name    string
+		mod     func(*Config)
+		st      container.State
+		want    string
+		wantErr bool
+	}{
+		{name: "explicit host wins", mod: func(c *Config) { c.Host, c.AnnounceAs = "10.9.9.9", AsContainer }, st: up, want: "10.9.9.9"},
+		{name: "container ip", mod: func(c *Config) { c.AnnounceAs = AsContainer }, st: up, want: "172.17.0.9"},
+		{name: "container without ip", mod: func(c *Config) { c.AnnounceAs = AsContainer }, st: container.State{Exists: true, Running: true}, wantErr: true},
+		{name: "missing interface", mod: func(c *Config) { c.PrivateInterface = "rdtest-none0" }, st: up, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base()
+			tt.mod(&c)
+			a, err := New(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := a.host(tt.st)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Fatalf("got %q, %v; want %q (error %v)", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	var b backoffState
+	prev := 0.0
+	for i := 0; i < 10; i++ {
+		d := b.next()
+		if d < backoffMin*8/10 || d > backoffMax*12/10 {
+			t.Fatalf("step %d: %s outside [%s, %s] ± 20%%", i, d, backoffMin, backoffMax)
+		}
+		prev = float64(b.d)
+	}
+	if prev != float64(backoffMax) {
+		t.Fatalf("not capped at %s after 10 steps: %s", backoffMax, b.d)
+	}
+	b.reset()
+	if d := b.next(); d > backoffMin*12/10 {
+		t.Fatalf("after reset: %s, want about %s", d, backoffMin)
+	}
+}

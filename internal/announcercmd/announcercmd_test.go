@@ -1,0 +1,90 @@
+package announcercmd
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestExecute_Usage(t *testing.T) {
+	ok := []string{"--name", "influxdb", "--port", "8086", "--instance", "n1"}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string // in stderr
+	}{
+		{name: "no name", args: []string{"--port", "80"}, want: "--name is required"},
+		{name: "no port", args: []string{"--name", "web"}, want: "--port is required"},
+		{name: "unknown flag", args: append(ok, "--password", "x"), want: "unknown flag: --password"},
+		{name: "bad int", args: []string{"--name", "web", "--port", "http"}, want: `"http"`},
+		{name: "positional", args: append(ok, "extra"), want: `"extra"`},
+		{name: "port range", args: []string{"--name", "web", "--port", "0"}, want: "port 0"},
+		{name: "announce-as", args: append(ok, "--announce-as", "lan"), want: `"lan"`},
+		{name: "ttl", args: append(ok, "--ttl", "1"), want: "ttl 1"},
+		{name: "dns-ttl zero", args: append(ok, "--dns-ttl", "0"), want: "--dns-ttl 0"},
+		{name: "watch false with container", args: append(ok, "--announce-as", "container", "--watch-container=false"), want: "--watch-container"},
+		{name: "endpoint flag", args: append(ok, "--etcd-endpoints", "http://a:1,b:2"), want: `"b:2"`},
+		{name: "endpoint env", args: ok, env: map[string]string{EnvEndpoints: "http://a:1, etcd:2379"}, want: `"etcd:2379"`},
+		{name: "user env without password", args: ok, env: map[string]string{EnvUser: "svc"}, want: `user "svc" has no password`},
+		{name: "password file missing", args: append(ok, "--user", "svc", "--password-file", "/nonexistent/pw"), want: "/nonexistent/pw"},
+		{name: "log level", args: append(ok, "--log-level", "loud"), want: `"loud"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{EnvEndpoints, EnvUser, EnvPassword} {
+				t.Setenv(k, tt.env[k])
+			}
+			var stdout, stderr bytes.Buffer
+			code := Execute(context.Background(), tt.args, &stdout, &stderr)
+			if code != ExitUsage {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, ExitUsage, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tt.want) {
+				t.Fatalf("stderr %q does not contain %q", stderr.String(), tt.want)
+			}
+		})
+	}
+}
+
+func TestExecute_Help(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := Execute(context.Background(), []string{"--help"}, &stdout, &stderr); code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"private = the first private-range", "public = the first global IPv4", "container = the container's IP",
+		"--watch-container", "--password-file", EnvPassword} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}
+
+func TestPassword(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "pw")
+	if err := os.WriteFile(file, []byte("s3cret\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, file, env, want string
+		wantErr               bool
+	}{
+		{name: "file, newline cut", file: file, env: "from-env", want: "s3cret"},
+		{name: "env", env: "from-env", want: "from-env"},
+		{name: "neither", want: ""},
+		{name: "missing file", file: filepath.Join(dir, "none"), wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(EnvPassword, tt.env)
+			got, err := password(tt.file)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Fatalf("got %q, %v; want %q (error %v)", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}

@@ -1,0 +1,87 @@
+package container
+
+import (
+	"testing"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/network"
+)
+
+func TestEffect(t *testing.T) {
+	tests := []struct {
+		name   string
+		action events.Action
+		signal string
+		want   effectKind
+	}{
+		{name: "start", action: events.ActionStart, want: effectInspect},
+		{name: "unpause", action: events.ActionUnPause, want: effectInspect},
+		{name: "healthy", action: events.ActionHealthStatusHealthy, want: effectInspect},
+		{name: "health running", action: events.ActionHealthStatusRunning, want: effectInspect},
+		{name: "unhealthy", action: events.ActionHealthStatusUnhealthy, want: effectDown},
+		{name: "die", action: events.ActionDie, want: effectDown},
+		{name: "stop", action: events.ActionStop, want: effectDown},
+		{name: "destroy", action: events.ActionDestroy, want: effectDown},
+		{name: "pause", action: events.ActionPause, want: effectDown},
+		{name: "kill TERM", action: events.ActionKill, signal: "15", want: effectDown},
+		{name: "kill SIGKILL", action: events.ActionKill, signal: "SIGKILL", want: effectDown},
+		{name: "kill HUP is a reload", action: events.ActionKill, signal: "1", want: effectNone},
+		{name: "kill USR1", action: events.ActionKill, signal: "SIGUSR1", want: effectNone},
+		{name: "attach", action: events.ActionAttach, want: effectNone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := events.Message{Type: events.ContainerEventType, Action: tt.action,
+				Actor: events.Actor{Attributes: map[string]string{}}}
+			if tt.signal != "" {
+				m.Actor.Attributes["signal"] = tt.signal
+			}
+			if got := effect(m); got != tt.want {
+				t.Fatalf("effect(%s %s) = %d, want %d", tt.action, tt.signal, got, tt.want)
+			}
+		})
+	}
+}
+
+func inspect(status string, running, paused bool, health string, nets map[string]string) container.InspectResponse {
+	st := &container.State{Status: status, Running: running, Paused: paused}
+	if health != "" {
+		st.Health = &container.Health{Status: health}
+	}
+	ns := &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}}
+	for n, ip := range nets {
+		ns.Networks[n] = &network.EndpointSettings{IPAddress: ip}
+	}
+	return container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{State: st}, NetworkSettings: ns}
+}
+
+func TestFromInspect(t *testing.T) {
+	tests := []struct {
+		name    string
+		resp    container.InspectResponse
+		network string
+		wantUp  bool
+		wantIP  string
+	}{
+		{name: "running, no health check", resp: inspect("running", true, false, "", map[string]string{"bridge": "172.17.0.2"}), wantUp: true, wantIP: "172.17.0.2"},
+		{name: "health none counts as no check", resp: inspect("running", true, false, "none", nil), wantUp: true},
+		{name: "starting", resp: inspect("running", true, false, "starting", nil), wantUp: false},
+		{name: "healthy", resp: inspect("running", true, false, "healthy", nil), wantUp: true},
+		{name: "unhealthy", resp: inspect("running", true, false, "unhealthy", nil), wantUp: false},
+		{name: "exited", resp: inspect("exited", false, false, "", map[string]string{"bridge": ""}), wantUp: false},
+		{name: "paused", resp: inspect("paused", true, true, "", nil), wantUp: false},
+		{name: "first network by name", resp: inspect("running", true, false, "", map[string]string{"zeta": "10.0.0.9", "alpha": "10.0.1.9", "host": ""}), wantUp: true, wantIP: "10.0.1.9"},
+		{name: "named network", resp: inspect("running", true, false, "", map[string]string{"zeta": "10.0.0.9", "alpha": "10.0.1.9"}), network: "zeta", wantUp: true, wantIP: "10.0.0.9"},
+		{name: "named network missing", resp: inspect("running", true, false, "", map[string]string{"alpha": "10.0.1.9"}), network: "zeta", wantUp: true},
+		{name: "host network has no IP", resp: inspect("running", true, false, "", map[string]string{"host": ""}), wantUp: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := FromInspect(tt.resp, tt.network)
+			if st.Up() != tt.wantUp || st.IP != tt.wantIP {
+				t.Fatalf("got up=%v ip=%q (%+v), want up=%v ip=%q", st.Up(), st.IP, st, tt.wantUp, tt.wantIP)
+			}
+		})
+	}
+}
