@@ -8,6 +8,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // Member is one etcd member: Debian's etcd 3.4 in a container of the lab, its data in a
@@ -69,7 +70,8 @@ func (l *Lab) Endpoints() []string {
 // Client returns an etcd client on every member, closed when the test ends.
 func (l *Lab) Client(t testing.TB) *clientv3.Client {
 	t.Helper()
-	c, err := clientv3.New(clientv3.Config{Endpoints: l.Endpoints(), DialTimeout: 5 * time.Second})
+	// No client log: a leader change the test makes on purpose is not news.
+	c, err := clientv3.New(clientv3.Config{Endpoints: l.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatalf("cannot create an etcd client for %v: %v", l.Endpoints(), err)
 	}
@@ -79,7 +81,7 @@ func (l *Lab) Client(t testing.TB) *clientv3.Client {
 
 // status asks one member directly for its status.
 func status(ctx context.Context, m *Member) (*clientv3.StatusResponse, error) {
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{m.Endpoint}, DialTimeout: 2 * time.Second})
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{m.Endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return nil, err
 	}

@@ -121,16 +121,25 @@ func (h *Host) KillProcess(t testing.TB, pid int) {
 	}
 }
 
-// Kill loses the whole host at once: SIGKILL to every process of the machine (runsvdir,
-// runsv, the announcers: the host container's PID namespace) and to the containers it
-// started, as a power cut would. The dead containers are then removed.
+// Kill loses the whole host at once, as a power cut would: SIGKILL to every process of
+// the machine first (the host container's PID namespace: runsvdir, runsv, the announcers,
+// none of which gets to clean up), then to the containers it started, which are removed.
+// The host container stays, stopped, so the machine can boot again with Boot.
 func (h *Host) Kill(t testing.TB) {
 	t.Helper()
-	all := strings.Fields(mustDocker(t, "ps", "-q", "--filter", "label="+Label+"="+h.lab.Prefix, "--filter", "label="+HostLabel+"="+h.Name))
-	mustDocker(t, append([]string{"kill"}, all...)...)
-	for _, id := range all {
-		Docker("rm", "-f", id)
+	mustDocker(t, "kill", h.Container)
+	ids := strings.Fields(mustDocker(t, "ps", "-aq", "--filter", "label="+Label+"="+h.lab.Prefix, "--filter", "label="+HostLabel+"="+h.Name))
+	for _, id := range ids {
+		if name, _ := Docker("inspect", "-f", "{{.Name}}", id); strings.TrimPrefix(name, "/") != h.Container {
+			Docker("rm", "-f", id)
+		}
 	}
+}
+
+// Boot starts a killed host again: runsvdir starts its services from the same directory.
+func (h *Host) Boot(t testing.TB) {
+	t.Helper()
+	mustDocker(t, "start", h.Container)
 }
 
 // Disconnect cuts the host off the lab network (and so from etcd): its network interface
