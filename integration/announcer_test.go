@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -20,6 +22,7 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
+	"github.com/rundock/rundock/internal/hostaddr"
 	"github.com/rundock/rundock/internal/skydns"
 	"github.com/rundock/rundock/internal/testenv"
 )
@@ -84,9 +87,16 @@ func (p *annProc) wait(d time.Duration) int {
 // and its log is shown when the test failed.
 func startAnnouncer(t *testing.T, args ...string) *annProc {
 	t.Helper()
+	return startAnnouncerEnv(t, nil, args...)
+}
+
+// startAnnouncerEnv is startAnnouncer with extra environment variables (KEY=VALUE).
+func startAnnouncerEnv(t *testing.T, env []string, args ...string) *annProc {
+	t.Helper()
 	bin := filepath.Join(testenv.Binaries(t), "announcer")
 	p := &annProc{done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("cannot start announcer: %v", err)
@@ -413,9 +423,14 @@ func TestAnnouncer_Container(t *testing.T) {
 	testenv.Eventually(t, 5*time.Second, "record after docker run", func() bool { return annPresent(t, cli, key) })
 	up.add(time.Since(start))
 	rec, _, _ := annGet(t, cli, key)
-	if rec.Port != 8086 || rec.TTL != annTTL || rec.Host == "" {
-		t.Fatalf("record %+v, want port 8086, ttl %d and a host", rec, annTTL)
+	priv, err := hostaddr.Private("")
+	if err != nil {
+		t.Fatal(err)
 	}
+	if want := (skydns.Record{Host: priv.String(), Port: 8086, TTL: annTTL}); rec != want {
+		t.Fatalf("record %+v, want %+v (default --announce-as private)", rec, want)
+	}
+	lag := annFigures{t: t, what: "container StartedAt (docker's clock) to record seen (50 ms polls)"}
 	for i := 0; i < 3; i++ {
 		start := time.Now()
 		stop := exec.Command("docker", "stop", name)
@@ -431,9 +446,16 @@ func TestAnnouncer_Container(t *testing.T) {
 		annDocker(t, "start", name)
 		testenv.Eventually(t, 5*time.Second, "record back after docker start", func() bool { return annPresent(t, cli, key) })
 		up.add(time.Since(start))
+		seen := time.Now()
+		started, err := time.Parse(time.RFC3339Nano, annDocker(t, "inspect", "-f", "{{.State.StartedAt}}", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lag.add(seen.Sub(started))
 	}
 	up.report()
 	down.report()
+	lag.report()
 
 	rss, before := annProcStats(t, p.cmd.Process.Pid)
 	const idle = 20 * time.Second
@@ -511,4 +533,94 @@ func TestAnnouncer_Health(t *testing.T) {
 		annDocker(t, "exec", name, "sh", "-c", "rm -f /tmp/sick || mv /tmp/sick /tmp/well")
 		testenv.Eventually(t, 10*time.Second, "announced again once healthy", func() bool { return annPresent(t, cli, key) })
 	})
+}
+
+// annDockerProxy forwards a unix socket to the real Docker socket and can cut every
+// connection, which the announcer sees as a daemon restart: its events stream breaks
+// and it cannot reach Docker until the proxy resumes.
+type annDockerProxy struct {
+	path  string
+	mu    sync.Mutex
+	ln    net.Listener
+	conns []net.Conn
+}
+
+func startDockerProxy(t *testing.T) *annDockerProxy {
+	t.Helper()
+	p := &annDockerProxy{path: filepath.Join(t.TempDir(), "docker.sock")}
+	p.resume(t)
+	t.Cleanup(p.cut)
+	return p
+}
+
+func (p *annDockerProxy) resume(t *testing.T) {
+	t.Helper()
+	os.Remove(p.path)
+	ln, err := net.Listen("unix", p.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			d, err := net.Dial("unix", "/var/run/docker.sock")
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, d)
+			p.mu.Unlock()
+			go func() { io.Copy(d, c); d.Close() }()
+			go func() { io.Copy(c, d); c.Close() }()
+		}
+	}()
+}
+
+func (p *annDockerProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestAnnouncer_DockerReconnect: the announcer loses Docker (events stream and API) while
+// the container stops; on reconnect it inspects again and withdraws the record, then
+// follows the container's next start.
+func TestAnnouncer_DockerReconnect(t *testing.T) {
+	image := testenv.BuildEchoImage(t)
+	e := testenv.StartEtcd(t)
+	cli := annClient(t, e.Endpoint)
+	proxy := startDockerProxy(t)
+	name := annContainerName(t)
+	key := annKey(t, "node-reconnect")
+	annDocker(t, "run", "-d", "--init", "--name", name, image)
+
+	p := startAnnouncerEnv(t, []string{"DOCKER_HOST=unix://" + proxy.path}, "--name", annName, "--container", name, "--port", "8086", "--instance", "node-reconnect",
+		"--host", "127.0.0.14", "--ttl", strconv.Itoa(annTTL), "--etcd-endpoints", e.Endpoint)
+	testenv.Eventually(t, 5*time.Second, "announced through the proxy", func() bool { return annPresent(t, cli, key) })
+
+	proxy.cut()
+	annDocker(t, "stop", name) // unseen by the announcer
+	time.Sleep(time.Second)
+	proxy.resume(t)
+	d := testenv.Eventually(t, 8*time.Second, "withdrawn after reconnect and inspect", func() bool { return !annPresent(t, cli, key) })
+	t.Logf("FIGURE docker reachable again to stale record withdrawn: %s", d.Round(time.Millisecond))
+	annDocker(t, "start", name)
+	testenv.Eventually(t, 5*time.Second, "announced after start on the new stream", func() bool { return annPresent(t, cli, key) })
+	if log := p.log(); !strings.Contains(log, "docker events stream lost") {
+		t.Fatalf("log lacks the stream lost line:\n%s", log)
+	}
 }
