@@ -457,6 +457,17 @@ func TestAnnouncer_Container(t *testing.T) {
 	down.report()
 	lag.report()
 
+	// Docker's event filter matches name prefixes: a sibling named NAME-x stopping must
+	// not withdraw NAME's record.
+	sibling := name + "-x"
+	t.Cleanup(func() { exec.Command("docker", "rm", "-f", sibling).Run() })
+	annDocker(t, "run", "-d", "--init", "--name", sibling, image)
+	annDocker(t, "stop", sibling)
+	time.Sleep(300 * time.Millisecond)
+	if !annPresent(t, cli, key) {
+		t.Fatalf("record withdrawn when %s (not %s) stopped", sibling, name)
+	}
+
 	rss, before := annProcStats(t, p.cmd.Process.Pid)
 	const idle = 20 * time.Second
 	time.Sleep(idle)

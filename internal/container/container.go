@@ -152,6 +152,9 @@ func (w *Watcher) follow(ctx context.Context, msgs <-chan events.Message, errs <
 			}
 			return err
 		case m := <-msgs:
+			if !w.matches(m) {
+				continue
+			}
 			switch effect(m) {
 			case effectDown:
 				if !send(State{Exists: m.Action != events.ActionDestroy, Reason: "event " + describe(m)}) {
@@ -169,6 +172,14 @@ func (w *Watcher) follow(ctx context.Context, msgs <-chan events.Message, errs <
 			}
 		}
 	}
+}
+
+// matches reports whether m is about the followed container. Docker's container filter
+// matches name prefixes, so following "web" also streams the events of "web-db".
+func (w *Watcher) matches(m events.Message) bool {
+	name := strings.TrimPrefix(m.Actor.Attributes["name"], "/")
+	return name == w.Name || m.Actor.ID == w.Name ||
+		(len(w.Name) >= 12 && strings.HasPrefix(m.Actor.ID, w.Name) && strings.Trim(w.Name, "0123456789abcdef") == "")
 }
 
 func (w *Watcher) inspect(ctx context.Context) (State, error) {

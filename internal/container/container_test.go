@@ -85,3 +85,26 @@ func TestFromInspect(t *testing.T) {
 		})
 	}
 }
+
+func TestWatcher_Matches(t *testing.T) {
+	id := "4f2a9c0e1b3d5f7a9c0e1b3d5f7a9c0e1b3d5f7a9c0e1b3d5f7a9c0e1b3d5f7a"
+	tests := []struct {
+		name, follow, actorName string
+		want                    bool
+	}{
+		{name: "same name", follow: "web", actorName: "web", want: true},
+		{name: "prefix is another container", follow: "web", actorName: "web-db", want: false},
+		{name: "full id", follow: id, actorName: "web", want: true},
+		{name: "short id", follow: id[:12], actorName: "web", want: true},
+		{name: "too short an id prefix", follow: id[:4], actorName: "web", want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &Watcher{Name: tt.follow}
+			m := events.Message{Actor: events.Actor{ID: id, Attributes: map[string]string{"name": tt.actorName}}}
+			if got := w.matches(m); got != tt.want {
+				t.Fatalf("matches = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
