@@ -1,0 +1,325 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rundock/rundock/internal/runit"
+	"github.com/rundock/rundock/internal/testenv"
+)
+
+const supPrefix = "rdtest-sup-"
+
+// supService is one enabled service in a genEnv, driven with sv and docker directly.
+type supService struct {
+	e    *genEnv
+	name string
+	port int
+	dir  string // the service's link in service_dir
+}
+
+func enableSup(t *testing.T, e *genEnv, name string, extra ...[2]string) *supService {
+	t.Helper()
+	s := &supService{e: e, name: name, port: testenv.FreePort(t)}
+	s.dir = filepath.Join(e.r.ServiceDir, "docker-"+name)
+	opts := append([][2]string{
+		{"name", name}, {"image", e.image}, {"pull", "never"}, {"stop_timeout", "3"},
+		{"ports", fmt.Sprintf("127.0.0.1:%d:8080", s.port)}, {"env", "INSTANCE=" + name},
+	}, e.dirs()...)
+	opts = append(opts, extra...)
+	if _, stderr, ok := e.cliApply(t, nil, opts); !ok {
+		t.Fatalf("enabling %s: %s", name, stderr)
+	}
+	return s
+}
+
+func (s *supService) sv(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("sv", append(args, s.dir)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sv %s %s: %v: %s", strings.Join(args, " "), s.dir, err, out)
+	}
+	return string(out)
+}
+
+// exactlyOne waits until exactly one container of the service runs and serves, then checks
+// it is still the only one a moment later (a duplicate would show up by then).
+func (s *supService) exactlyOne(t *testing.T, timeout time.Duration) (string, time.Duration) {
+	t.Helper()
+	took := waitServing(t, s.name, s.port, s.name, timeout)
+	first := containers(t, s.name)
+	time.Sleep(time.Second)
+	now := containers(t, s.name)
+	if len(now) != 1 || now[0] != first[0] {
+		t.Fatalf("want exactly one running container %s, got %v (was %v)", s.name, now, first)
+	}
+	if all := anyContainers(t, s.name); len(all) != 1 {
+		t.Fatalf("want exactly one container %s in any state, got %v", s.name, all)
+	}
+	return now[0], took
+}
+
+// waitGone waits until container id no longer runs.
+func waitGone(t *testing.T, id string, timeout time.Duration) {
+	t.Helper()
+	testenv.Eventually(t, timeout, "container "+id+" gone", func() bool {
+		out, err := exec.Command("docker", "ps", "-q", "--no-trunc", "--filter", "id="+id).Output()
+		return err == nil && strings.TrimSpace(string(out)) == ""
+	})
+}
+
+// settle waits until the service's run has lived minUptime, so finish treats the next exit
+// as a crash of a healthy service (no backoff) rather than part of a crash loop.
+func (s *supService) settle(t *testing.T) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, s.name+" up for 10s", func() bool {
+		st, err := runit.ReadStatus(s.dir)
+		return err == nil && st.State == "run" && st.Uptime >= 10
+	})
+}
+
+// runsvPIDs lists the runsv processes supervising dir.
+func runsvPIDs(t *testing.T, dir string) []int {
+	t.Helper()
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		comm, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "comm"))
+		cwd, _ := os.Readlink(filepath.Join("/proc", p.Name(), "cwd"))
+		if strings.TrimSpace(string(comm)) == "runsv" && cwd == real {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// Faults a supervisor must survive, each leaving exactly one container running again.
+func TestSupervision_Faults(t *testing.T) {
+	t.Parallel() // with the crash-loop test, which mostly waits
+	e := newGenEnv(t, supPrefix)
+	s := enableSup(t, e, supPrefix+"web")
+	id, took := s.exactlyOne(t, 60*time.Second)
+	t.Logf("serving %s after %s", id, took)
+
+	t.Run("20 cycles of sv down and sv up", func(t *testing.T) {
+		for i := range 20 {
+			s.sv(t, "-w", "30", "down")
+			if n := containers(t, s.name); len(n) != 0 {
+				t.Fatalf("cycle %d: %d containers running after sv down", i, len(n))
+			}
+			s.sv(t, "up")
+			// Every few cycles, let it come fully up; otherwise bounce it while starting.
+			if i%5 == 4 {
+				s.exactlyOne(t, 60*time.Second)
+			}
+		}
+		_, took := s.exactlyOne(t, 60*time.Second)
+		t.Logf("exactly one container %s after the last sv up", took)
+	})
+
+	t.Run("sv kill", func(t *testing.T) {
+		before, _ := s.exactlyOne(t, 60*time.Second)
+		s.settle(t)
+		start := time.Now()
+		s.sv(t, "kill")
+		// finish removes the container orphaned by the killed docker run.
+		waitGone(t, before, 30*time.Second)
+		after, _ := s.exactlyOne(t, 60*time.Second)
+		took := time.Since(start)
+		if after == before {
+			// finish removes the orphaned container when run was killed; a new one runs.
+			t.Fatalf("container %s survived sv kill: the orphan was not removed", before)
+		}
+		t.Logf("one new container %s after sv kill", took)
+	})
+
+	t.Run("SIGKILL of runsv", func(t *testing.T) {
+		before, _ := s.exactlyOne(t, 60*time.Second)
+		s.settle(t)
+		start := time.Now()
+		pids := runsvPIDs(t, s.dir)
+		if len(pids) != 1 {
+			t.Fatalf("want one runsv for %s, got %v", s.dir, pids)
+		}
+		if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 20*time.Second, "runsvdir starting a new runsv", func() bool {
+			now := runsvPIDs(t, s.dir)
+			return len(now) == 1 && now[0] != pids[0]
+		})
+		// The new runsv's run removes the stale container before starting its own.
+		waitGone(t, before, 30*time.Second)
+		s.exactlyOne(t, 60*time.Second)
+		t.Logf("exactly one container %s after the runsv was killed", time.Since(start))
+	})
+
+	t.Run("docker kill", func(t *testing.T) {
+		before, _ := s.exactlyOne(t, 60*time.Second)
+		s.settle(t)
+		start := time.Now()
+		if out, err := exec.Command("docker", "kill", before).CombinedOutput(); err != nil {
+			t.Fatalf("docker kill: %v: %s", err, out)
+		}
+		waitGone(t, before, 30*time.Second)
+		after, _ := s.exactlyOne(t, 60*time.Second)
+		took := time.Since(start)
+		if after == before {
+			t.Fatalf("container %s still running after docker kill", before)
+		}
+		t.Logf("one new container %s after docker kill", took)
+	})
+
+	t.Run("disabled leaves none", func(t *testing.T) {
+		opts := append([][2]string{{"name", s.name}, {"state", "disabled"}}, e.dirs()...)
+		if _, stderr, ok := e.cliApply(t, nil, opts); !ok {
+			t.Fatalf("disable: %s", stderr)
+		}
+		if n := anyContainers(t, s.name); len(n) != 0 {
+			t.Fatalf("containers left after disabled: %v", n)
+		}
+		time.Sleep(2 * time.Second)
+		if n := anyContainers(t, s.name); len(n) != 0 {
+			t.Fatalf("a container came back after disabled: %v", n)
+		}
+	})
+}
+
+// A container that exits at once must not be restarted every second: finish backs off.
+func TestSupervision_CrashLoopBackoff(t *testing.T) {
+	t.Parallel()
+	e := newGenEnv(t, supPrefix+"crash-")
+	name := supPrefix + "crash-loop"
+	since := time.Now().Add(-time.Second)
+	enableSup(t, e, name, [2]string{"env", "EXIT_CODE=1"})
+	const window = 20 * time.Second
+	time.Sleep(window)
+	until := time.Now()
+	out, err := exec.Command("docker", "events", "--since", strconv.FormatInt(since.Unix(), 10),
+		"--until", strconv.FormatInt(until.Unix(), 10), "--filter", "type=container",
+		"--filter", "container="+name, "--filter", "event=start", "--format", "{{.ID}}").Output()
+	if err != nil {
+		t.Fatalf("docker events: %v", err)
+	}
+	starts := len(strings.Fields(string(out)))
+	t.Logf("%d starts in %s (runit alone: about %d)", starts, window, int(window/time.Second))
+	if starts < 2 {
+		t.Fatalf("the crashing container was started %d times in %s: it is not restarted at all", starts, window)
+	}
+	if starts > 8 {
+		t.Fatalf("the crashing container was started %d times in %s: no backoff (want at most 8)", starts, window)
+	}
+	logFile := filepath.Join(e.r.LogDir, name, "current")
+	data, _ := os.ReadFile(logFile)
+	if !bytes.Contains(data, []byte("restarting in")) {
+		t.Errorf("the log %s does not show the backoff:\n%s", logFile, data)
+	}
+	opts := append([][2]string{{"name", name}, {"state", "absent"}}, e.dirs()...)
+	if _, stderr, ok := e.cliApply(t, nil, opts); !ok {
+		t.Fatalf("absent: %s", stderr)
+	}
+	if n := anyContainers(t, name); len(n) != 0 {
+		t.Fatalf("containers left after absent: %v", n)
+	}
+}
+
+// dockerdPID finds the running dockerd.
+func dockerdPID() (int, []string) {
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		comm, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "comm"))
+		if strings.TrimSpace(string(comm)) != "dockerd" {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
+		return pid, strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	}
+	return 0, nil
+}
+
+func dockerUp() bool {
+	return exec.Command("docker", "version", "--format", "{{.Server.Version}}").Run() == nil
+}
+
+// startDockerd starts dockerd with argv in its own session, logging to /var/log/dockerd.log,
+// and waits until it answers.
+func startDockerd(argv []string) error {
+	logf, err := os.OpenFile("/var/log/dockerd.log", os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	cmd.Process.Release()
+	deadline := time.Now().Add(60 * time.Second)
+	for !dockerUp() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("dockerd (%s) not answering after 60s", strings.Join(argv, " "))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return nil
+}
+
+// A restart of the Docker daemon stops every container (no live-restore) and ends the
+// attached docker run; runit must bring exactly one back. dockerd runs here as a plain
+// process, so it is stopped with TERM and started again with the same command line; the
+// cleanup restarts it whatever happened. It disturbs every container on the engine, so
+// it is the only test that does it, and it runs while no other test of this package does
+// (the parallel tests start only after every sequential one has finished).
+func TestSupervision_DockerRestart(t *testing.T) {
+	pid, argv := dockerdPID()
+	if pid == 0 || len(argv) == 0 {
+		t.Fatal("no dockerd process found: this test restarts a dockerd running as a plain process")
+	}
+	t.Cleanup(func() {
+		if !dockerUp() {
+			if err := startDockerd(argv); err != nil {
+				t.Errorf("cannot restore dockerd: %v", err)
+			}
+		}
+	})
+	e := newGenEnv(t, supPrefix+"dr-")
+	s := enableSup(t, e, supPrefix+"dr-web")
+	before, _ := s.exactlyOne(t, 60*time.Second)
+
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, "dockerd exiting after TERM", func() bool {
+		return syscall.Kill(pid, 0) != nil
+	})
+	if err := startDockerd(argv); err != nil {
+		t.Fatal(err)
+	}
+	after, took := s.exactlyOne(t, 120*time.Second)
+	if after == before {
+		t.Fatalf("the same container %s survived a daemon restart: live-restore is on?", before)
+	}
+	t.Logf("exactly one container again %s after the daemon answered", took)
+}
