@@ -1,0 +1,66 @@
+package runit
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rundock/rundock/internal/testenv"
+)
+
+// Against a real runsv: the status read from supervise/status agrees with `sv status`,
+// and the probes follow runsv's life.
+func TestStatus_RealRunsv(t *testing.T) {
+	testenv.Need(t, "runsv", "sv")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "run"), []byte("#!/bin/sh\nexec sleep 300\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if Supervised(dir) || Locked(dir) {
+		t.Fatal("supervised before runsv started")
+	}
+	if st, err := ReadStatus(dir); err != nil || st.Supervised || st.String() != "not supervised" {
+		t.Fatalf("before runsv: %+v %v", st, err)
+	}
+	cmd := exec.Command("runsv", dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	ctx := context.Background()
+	if err := WaitSupervised(ctx, dir, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var st Status
+	testenv.Eventually(t, 5*time.Second, "state run", func() bool {
+		st, _ = ReadStatus(dir)
+		return st.State == "run" && st.PID != 0
+	})
+	out, err := Sv(ctx, 0, "status", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "(pid "+strconv.Itoa(st.PID)+")") || st.Want != "up" || !Locked(dir) {
+		t.Fatalf("status %+v does not match sv: %s", st, out)
+	}
+	if _, err := Sv(ctx, 5*time.Second, "down", dir); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ = ReadStatus(dir); st.State != "down" || st.Want != "down" || st.PID != 0 {
+		t.Fatalf("after sv down: %+v", st)
+	}
+	if _, err := Sv(ctx, 0, "exit", dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitUnlocked(ctx, dir, 5*time.Second); err != nil {
+		t.Fatalf("runsv still holds the lock after sv exit: %v", err)
+	}
+	if Supervised(dir) {
+		t.Fatal("still supervised after sv exit")
+	}
+}
