@@ -34,7 +34,7 @@ func (l *Lab) StartEtcd(t testing.TB, n int) []*Member {
 	}
 	for _, m := range members {
 		data := tempDir(t, m.Container)
-		mustDocker(t, "run", "-d", "--name", m.Container, "--label", Label+"="+l.Prefix,
+		mustDocker(t, "run", "-d", "--name", m.Container, "--label", Label+"="+l.Prefix, "--label", owner(),
 			"--network", l.Network, "--ip", m.IP, "-v", data+":/data", l.Image,
 			"etcd", "--name", m.Name, "--data-dir", "/data/"+m.Name,
 			"--listen-client-urls", "http://0.0.0.0:2379", "--advertise-client-urls", m.Endpoint,

@@ -18,7 +18,8 @@ type Host struct {
 	Container  string
 	ServiceDir string // on this machine, bind-mounted as /service
 
-	lab *Lab
+	lab   *Lab
+	owner string // the owner label, also on the containers its runit starts
 }
 
 // Service is one runit service of a host: ./run (and ./finish when set), rendered for
@@ -33,7 +34,7 @@ type Service struct {
 // StartHost starts host name at SUBNET.(20+n) running services under runit.
 func (l *Lab) StartHost(t testing.TB, name string, n int, services ...Service) *Host {
 	t.Helper()
-	h := &Host{Name: name, IP: l.IP(20 + n), Container: l.Prefix + "-" + name, lab: l}
+	h := &Host{Name: name, IP: l.IP(20 + n), Container: l.Prefix + "-" + name, lab: l, owner: owner()}
 	h.ServiceDir = tempDir(t, h.Container)
 	for _, s := range services {
 		dir := filepath.Join(h.ServiceDir, s.Name)
@@ -58,7 +59,7 @@ func (l *Lab) StartHost(t testing.TB, name string, n int, services ...Service) *
 	l.hosts = append(l.hosts, h)
 	l.mu.Unlock()
 	mustDocker(t, "run", "-d", "--name", h.Container, "--hostname", name, "--init",
-		"--label", Label+"="+l.Prefix, "--label", HostLabel+"="+name,
+		"--label", Label+"="+l.Prefix, "--label", HostLabel+"="+name, "--label", owner(),
 		"--network", l.Network, "--ip", h.IP,
 		"-v", "/var/run/docker.sock:/var/run/docker.sock", "-v", h.ServiceDir+":/service",
 		l.Image)
@@ -164,7 +165,7 @@ func EchoService(name, image string, port int, env ...string) Service {
 		Name: name,
 		Run: func(h *Host) string {
 			args := []string{"docker", "run", "--rm", "--name", h.ContainerName(name),
-				"--label", Label + "=" + h.lab.Prefix, "--label", HostLabel + "=" + h.Name,
+				"--label", Label + "=" + h.lab.Prefix, "--label", HostLabel + "=" + h.Name, "--label", h.owner,
 				"--network", "container:" + h.Container,
 				"-e", fmt.Sprintf("PORT=%d", port), "-e", "INSTANCE=" + h.Name}
 			for _, e := range env {
@@ -193,14 +194,17 @@ func AnnouncerService(name, svc string, args ...string) Service {
 	}
 }
 
-// quote returns s single-quoted for sh.
+var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_./:=,@+-]+$`)
+
+// quote returns s single-quoted for sh, unless it needs no quotes.
 func quote(s string) string {
-	if regexp.MustCompile(`^[A-Za-z0-9_./:=,@+-]+$`).MatchString(s) {
+	if shellSafe.MatchString(s) {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// quoteAll quotes each argument and joins them with spaces.
 func quoteAll(args []string) string {
 	q := make([]string, len(args))
 	for i, a := range args {

@@ -38,6 +38,14 @@ const Label = "rundock.test"
 // HostLabel names the host a container belongs to (the host container itself included).
 const HostLabel = "rundock.host"
 
+// OwnerLabel holds "PID UNIXTIME" of the test process that made a container or network,
+// so a later lab can remove what a killed test run (go test timeout, Ctrl-C) left behind.
+const OwnerLabel = "rundock.test.owner"
+
+// staleAfter is how old a dead test run's leftovers must be before a new lab removes them:
+// far beyond any run's length, so a live run in another PID namespace is never touched.
+const staleAfter = 30 * time.Minute
+
 // Lab is one private network with its etcd members and hosts.
 type Lab struct {
 	Prefix  string // unique name prefix, e.g. rdtest-mh-1a2b3c
@@ -61,6 +69,7 @@ func New(t testing.TB) *Lab {
 		t.Fatal(err)
 	}
 	l := &Lab{Prefix: "rdtest-mh-" + hex.EncodeToString(b), t: t}
+	sweep(t)
 	l.Image = l.Prefix + "-host:test"
 	l.Network = l.Prefix + "-net"
 	t.Cleanup(l.cleanup)
@@ -73,7 +82,7 @@ func New(t testing.TB) *Lab {
 	for i := 0; i < 256; i++ {
 		x := (start + i) % 256
 		subnet := fmt.Sprintf("10.213.%d", x)
-		_, err := Docker("network", "create", "--driver", "bridge", "--label", Label+"="+l.Prefix,
+		_, err := Docker("network", "create", "--driver", "bridge", "--label", Label+"="+l.Prefix, "--label", owner(),
 			"--subnet", subnet+".0/24", "--gateway", subnet+".1", l.Network)
 		if err == nil {
 			l.Subnet = subnet
@@ -123,6 +132,60 @@ func (l *Lab) cleanup() {
 	}
 	Docker("network", "rm", l.Network)
 	Docker("rmi", l.Image)
+}
+
+// owner is the --label value marking what this test process creates.
+func owner() string {
+	return fmt.Sprintf("%s=%d %d", OwnerLabel, os.Getpid(), time.Now().Unix())
+}
+
+// sweep removes the containers, networks and images of lab runs whose test process is gone
+// and which are older than staleAfter. Everything it removes is best effort.
+func sweep(t testing.TB) {
+	t.Helper()
+	stale := func(label string) bool {
+		var pid, at int64
+		if _, err := fmt.Sscanf(label, "%d %d", &pid, &at); err != nil {
+			return false
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			return false
+		}
+		return time.Since(time.Unix(at, 0)) > staleAfter
+	}
+	format := `{{.ID}}	{{.Label "` + OwnerLabel + `"}}`
+	// Containers twice: a stale host's runit may restart a container removed in the first
+	// pass; the host is gone by the second.
+	for _, kind := range []string{"container", "container", "network"} {
+		args := []string{"ps", "-a"}
+		if kind == "network" {
+			args = []string{"network", "ls"}
+		}
+		out, err := Docker(append(args, "--filter", "label="+OwnerLabel, "--format", format)...)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(out, "\n") {
+			id, label, _ := strings.Cut(line, "\t")
+			if id != "" && stale(label) {
+				t.Logf("removing %s %s left by a dead test run (%s)", kind, id, label)
+				if kind == "container" {
+					Docker("rm", "-f", id)
+				} else {
+					Docker("network", "rm", id)
+				}
+			}
+		}
+	}
+	// Host images carry no label (docker import); an image still in use is not removed.
+	out, _ := Docker("images", "--filter", "reference=rdtest-mh-*", "--format", "{{.Repository}}:{{.Tag}}\t{{.CreatedAt}}")
+	for _, line := range strings.Split(out, "\n") {
+		ref, created, _ := strings.Cut(line, "\t")
+		at, err := time.Parse("2006-01-02 15:04:05 -0700 MST", created)
+		if ref != "" && err == nil && time.Since(at) > staleAfter {
+			Docker("rmi", ref)
+		}
+	}
 }
 
 // Containers returns "NAME STATE" for every container of the lab, sorted.

@@ -16,12 +16,12 @@ trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/bin" "$root/usr/bin" "$root/usr/local/bin" "$root/tmp" "$root/root" \
   "$root/etc" "$root/var/run" "$root/data" "$root/service"
 chmod 1777 "$root/tmp"
-bins=(/usr/bin/runsvdir /usr/bin/runsv /usr/bin/sv /usr/bin/docker /usr/bin/etcd /usr/bin/etcdctl)
-for b in "${bins[@]}"; do
-  [ -x "$b" ] || { echo "build.sh: $b is missing: run scripts/setup.sh (apt-get install runit etcd-server etcd-client docker.io)" >&2; exit 1; }
-  cp "$b" "$root$b"
-  # Copy the shared libraries each binary needs (libc and the loader on Debian 12).
-  ldd "$b" | awk '/=>/ {print $3} /^\t\// {print $1}' | while read -r lib; do
+# Each program goes to /usr/bin in the image, wherever it is on this machine.
+for name in runsvdir runsv sv docker etcd etcdctl; do
+  b=$(command -v "$name") || { echo "build.sh: $name is missing: run scripts/setup.sh (runit, docker.io, etcd-server, etcd-client)" >&2; exit 1; }
+  cp "$b" "$root/usr/bin/$name"
+  # The shared libraries it needs (libc and the loader on Debian 12; none when static).
+  { ldd "$b" 2>/dev/null || true; } | awk '/=>/ {print $3} /^\t\// {print $1}' | while read -r lib; do
     [ -f "$lib" ] || continue
     mkdir -p "$root$(dirname "$lib")"
     cp -L "$lib" "$root$lib"
