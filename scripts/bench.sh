@@ -24,15 +24,25 @@ QUICK=${BENCH_QUICK:-0}
 ONLY=${BENCH_ONLY:-converge latency footprint scale go}
 OUT=${BENCH_OUT:-$root/BENCHMARKS.md}
 GOBIN=${GOBIN:-$(go env GOPATH)/bin}
+# Each knob can be overridden from the environment, e.g. SCALE_SIZES="1000 10000".
 if [ "$QUICK" = 1 ]; then
-  CONVERGE_CLI_SIZES="1 50 200 1000"; CONVERGE_ANSIBLE_SIZES="1 10"; ENABLED_N=2
-  TRIALS=10; KILL_TTLS=5; LOOP_KILLS=10
-  FOOTPRINT_WINDOW=45s; SCALE_SIZES="1000"; SCALE_HOLD=60s; GO_BENCHTIME=0.3s
+  d_cli="1 50 200 1000" d_mod="1 10" d_tpl="1 3" d_en=2 d_trials=10 d_kttl=5 d_lk=10
+  d_fpw=45s d_ss=1000 d_sh=60s d_gbt=0.3s
 else
-  CONVERGE_CLI_SIZES="1 50 200 1000"; CONVERGE_ANSIBLE_SIZES="1 50"; ENABLED_N=5
-  TRIALS=30; KILL_TTLS=5,30; LOOP_KILLS=30
-  FOOTPRINT_WINDOW=120s; SCALE_SIZES="1000 2000 5000"; SCALE_HOLD=120s; GO_BENCHTIME=1s
+  d_cli="1 50 200 1000" d_mod="1 10 50" d_tpl="1 10" d_en=5 d_trials=30 d_kttl=5,30 d_lk=30
+  d_fpw=120s d_ss="1000 2000 5000" d_sh=120s d_gbt=1s
 fi
+CONVERGE_CLI_SIZES=${CONVERGE_CLI_SIZES:-$d_cli}
+CONVERGE_MODULE_SIZES=${CONVERGE_MODULE_SIZES:-$d_mod}
+CONVERGE_TEMPLATE_SIZES=${CONVERGE_TEMPLATE_SIZES:-$d_tpl}
+ENABLED_N=${ENABLED_N:-$d_en}
+TRIALS=${TRIALS:-$d_trials}
+KILL_TTLS=${KILL_TTLS:-$d_kttl}
+LOOP_KILLS=${LOOP_KILLS:-$d_lk}
+FOOTPRINT_WINDOW=${FOOTPRINT_WINDOW:-$d_fpw}
+SCALE_SIZES=${SCALE_SIZES:-$d_ss}
+SCALE_HOLD=${SCALE_HOLD:-$d_sh}
+GO_BENCHTIME=${GO_BENCHTIME:-$d_gbt}
 
 step() { printf '\n==> bench: %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -246,7 +256,7 @@ run_play() { # PLAY N STATE SVDIR SERVICEDIR
 }
 
 converge() {
-  step "converge: rundock apply sizes $CONVERGE_CLI_SIZES; Ansible sizes $CONVERGE_ANSIBLE_SIZES"
+  step "converge: rundock apply sizes $CONVERGE_CLI_SIZES; module $CONVERGE_MODULE_SIZES; template play $CONVERGE_TEMPLATE_SIZES"
   local f="$work/converge.md" n d a b
   {
     echo "Files only (\`state: present\`: render and write the runit trees, no supervision started)."
@@ -265,32 +275,37 @@ converge() {
   done
   make_templates
   write_playbooks
-  for n in $CONVERGE_ANSIBLE_SIZES; do
+  for n in $CONVERGE_MODULE_SIZES; do
     d="$work/mod-$n"
     timed a run_play module-play.yml "$n" present "$d/sv" "$d/service"
     timed b run_play module-play.yml "$n" present "$d/sv" "$d/service"
     grep -q 'changed=0' "$work/last.log" || echo "bench: note: rundock module second run reported changes (n=$n)" >&2
     fmt_row "Ansible: \`rundock\` binary module" "$n" "$a" "$b" 1 >>"$f"
+  done
+  for n in $CONVERGE_TEMPLATE_SIZES; do
     d="$work/tplplay-$n"
     timed a run_play template-play.yml "$n" present "$d/sv" "$d/service"
     timed b run_play template-play.yml "$n" present "$d/sv" "$d/service"
     grep -q 'changed=0' "$work/last.log" || echo "bench: note: template play second run reported changes (n=$n)" >&2
     fmt_row "Ansible: \`file\` + \`template\` play ($TPL_DIRS dirs + $TPL_FILES files per service)" "$n" "$a" "$b" $((TPL_DIRS + TPL_FILES)) >>"$f"
-    if diff -r "$work/mod-$n/sv" "$d/sv" >"$work/tpl-diff" 2>&1; then
+    # the same services through the module, to compare the trees byte for byte
+    [ -d "$work/mod-$n/sv" ] || run_play module-play.yml "$n" present "$work/mod-$n/sv" "$work/mod-$n/service" >/dev/null 2>&1
+    if diff -r -x .rundock.lock "$work/mod-$n/sv" "$d/sv" >"$work/tpl-diff" 2>&1; then
       echo "same" >"$work/tpl-same"
     else
+      echo "different" >"$work/tpl-same"
       echo "bench: note: the template play's trees differ from rundock's:" >&2; head -20 "$work/tpl-diff" >&2
     fi
   done
   {
     echo
-    if [ -f "$work/tpl-same" ]; then
+    if [ "$(cat "$work/tpl-same" 2>/dev/null)" = same ]; then
       echo "The template play wrote byte-identical trees to the rundock module's (\`diff -r\`), so both rows do the same work."
     else
       echo "The template play's trees were NOT byte-identical to rundock's (see the run's log)."
     fi
   } >>"$f"
-  converge_enabled
+  [ "$ENABLED_N" -gt 0 ] && converge_enabled
   add_section "Converge" "$f"
 }
 
@@ -438,8 +453,8 @@ elapsed=$(( ($(now_ms) - t_start) / 1000 ))
   echo
   echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')),"
   echo "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr), $(. /etc/os-release && echo "$PRETTY_NAME")."
-  echo "Docker $(docker version --format '{{.Server.Version}}'), $(etcd --version | head -1), $("$GOBIN/coredns" -version | head -1),"
-  echo "$(ansible --version | head -1), $(go version | cut -d' ' -f3), rundock $(git describe --always --dirty)."
+  echo "Docker $(docker version --format '{{.Server.Version}}'), $(etcd --version | sed -n 1p), $("$GOBIN/coredns" -version | sed -n 1p),"
+  echo "$(ansible --version | sed -n 1p), $(go version | cut -d' ' -f3), rundock $(git describe --always --dirty)."
   echo "Command: \`$([ "$QUICK" = 1 ] && echo "BENCH_QUICK=1 ")make bench\`."
   for s in "${sections[@]}"; do
     printf '\n## %s\n\n' "${s%%|*}"

@@ -168,13 +168,13 @@ http {
 }
 NGINX
 "$bin/rundock" upstreams --once --etcd-endpoints "$endpoint" --domain "$zone" \
-  --output "$demo/nginx/upstreams.conf" --nginx-conf "$demo/nginx/nginx.conf" --reload-cmd true \
+  --output "$demo/nginx/upstreams.conf" --check-cmd "nginx -t -q -c $demo/nginx/nginx.conf -p $demo/nginx" --reload-cmd true \
   || fail "rundock upstreams --once failed"
 sed 's/^/      /' "$demo/nginx/upstreams.conf"
 nginx -c "$demo/nginx/nginx.conf" -p "$demo/nginx" || fail "nginx did not start (see $demo/nginx/error.log)"
 sleep 0.3
 "$bin/rundock" upstreams --watch --etcd-endpoints "$endpoint" --domain "$zone" \
-  --output "$demo/nginx/upstreams.conf" --nginx-conf "$demo/nginx/nginx.conf" \
+  --output "$demo/nginx/upstreams.conf" --check-cmd "nginx -t -q -c $demo/nginx/nginx.conf -p $demo/nginx" \
   --reload-cmd "nginx -c $demo/nginx/nginx.conf -p $demo/nginx -s reload" >"$demo/upstreams.log" 2>&1 &
 echo $! >"$demo/upstreams.pid"
 

@@ -24,4 +24,4 @@ fi
 for c in etcd etcdctl runsvdir sv ansible-playbook dig docker curl; do
   command -v "$c" >/dev/null 2>&1 || die "$c is missing: run 'make setup' first"
 done
-step "ready: $(ansible --version | head -1), community.general.runit present"
+step "ready: $(ansible --version | sed -n 1p), community.general.runit present"
