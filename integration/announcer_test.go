@@ -635,3 +635,38 @@ func TestAnnouncer_DockerReconnect(t *testing.T) {
 		t.Fatalf("log lacks the stream lost line:\n%s", log)
 	}
 }
+
+// TestAnnouncer_TermEtcdDown: with etcd gone, TERM still exits 0 within a second (the
+// cleanup gives up and the lease expires the record); a second TERM exits at once.
+func TestAnnouncer_TermEtcdDown(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	cli := annClient(t, e.Endpoint)
+	start := func(instance string) *annProc {
+		p := startAnnouncer(t, "--name", annName, "--port", "8086", "--instance", instance, "--host", "127.0.0.15",
+			"--ttl", strconv.Itoa(annTTL), "--watch-container=false", "--etcd-endpoints", e.Endpoint)
+		key := annKey(t, instance)
+		testenv.Eventually(t, 5*time.Second, "record announced", func() bool { return annPresent(t, cli, key) })
+		return p
+	}
+	once, twice := start("node-term-1"), start("node-term-2")
+	e.Stop()
+
+	begin := time.Now()
+	once.cmd.Process.Signal(syscall.SIGTERM)
+	if code := once.wait(time.Second); code != 0 {
+		t.Fatalf("one TERM with etcd down: exit code %d within 1s (-1: still running), want 0", code)
+	}
+	t.Logf("FIGURE TERM to exit with etcd down: %s", time.Since(begin).Round(time.Millisecond))
+	if !strings.Contains(once.log(), "cannot withdraw") {
+		t.Fatalf("log does not say the withdrawal failed:\n%s", once.log())
+	}
+
+	begin = time.Now()
+	twice.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(50 * time.Millisecond)
+	twice.cmd.Process.Signal(syscall.SIGTERM)
+	if code := twice.wait(300 * time.Millisecond); code != 1 {
+		t.Fatalf("two TERMs: exit code %d within 350ms (-1: still running), want 1", code)
+	}
+	t.Logf("FIGURE second TERM to exit: %s", time.Since(begin).Round(time.Millisecond))
+}

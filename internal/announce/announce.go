@@ -47,7 +47,7 @@ const (
 const (
 	// shutdownTimeout bounds the cleanup after a stop: well under MinTTL, and short
 	// enough that the process exits within a second even when etcd is gone.
-	shutdownTimeout = 700 * time.Millisecond
+	shutdownTimeout = 500 * time.Millisecond
 	// opTimeout bounds each etcd call in the loop, so a state change waits at most this
 	// long behind a call to an unreachable etcd.
 	opTimeout = 2 * time.Second
