@@ -94,7 +94,7 @@ func New(stderr io.Writer) *cobra.Command {
 	f.StringVar(&cfg.Network, "network", "", "Docker network whose container IP --announce-as container uses (default: the first)")
 	f.BoolVar(&watch, "watch-container", true, "announce only while the container runs and is healthy; false announces unconditionally")
 	f.Int64Var(&cfg.TTL, "ttl", announce.DefaultTTL, fmt.Sprintf("etcd lease seconds, at least %d: how long a record outlives a killed announcer", announce.MinTTL))
-	f.Int64Var(&cfg.DNSTTL, "dns-ttl", 0, "the record's ttl field, the DNS answer TTL (default: --ttl)")
+	f.Int64Var(&cfg.DNSTTL, "dns-ttl", 0, "the record's ttl field, the DNS answer TTL (0 or unset: --ttl)")
 	f.IntVar(&cfg.Priority, "priority", 0, "SRV priority (0: CoreDNS answers 10)")
 	f.IntVar(&cfg.Weight, "weight", 0, "SRV weight")
 	f.StringSliceVar(&cfg.Etcd.Endpoints, "etcd-endpoints", nil, "etcd endpoints, comma-separated and repeatable (default: $"+EnvEndpoints+" or "+announce.DefaultEndpoint+")")
@@ -123,9 +123,6 @@ func build(cmd *cobra.Command, cfg announce.Config, watch bool, passwordFile, lo
 		}
 	}
 	cfg.IgnoreContainer = !watch
-	if f.Changed("dns-ttl") && cfg.DNSTTL == 0 {
-		return nil, usageError{errors.New("--dns-ttl 0 would disable caching; leave it out to use --ttl, or give seconds")}
-	}
 	if !f.Changed("etcd-endpoints") {
 		if env := os.Getenv(EnvEndpoints); env != "" {
 			cfg.Etcd.Endpoints = nil

@@ -25,7 +25,7 @@ func TestExecute_Usage(t *testing.T) {
 		{name: "port range", args: []string{"--name", "web", "--port", "0"}, want: "port 0"},
 		{name: "announce-as", args: append(ok, "--announce-as", "lan"), want: `"lan"`},
 		{name: "ttl", args: append(ok, "--ttl", "1"), want: "ttl 1"},
-		{name: "dns-ttl zero", args: append(ok, "--dns-ttl", "0"), want: "--dns-ttl 0"},
+		{name: "dns-ttl negative", args: append(ok, "--dns-ttl", "-5"), want: "dns-ttl -5"},
 		{name: "watch false with container", args: append(ok, "--announce-as", "container", "--watch-container=false"), want: "--watch-container"},
 		{name: "endpoint flag", args: append(ok, "--etcd-endpoints", "http://a:1,b:2"), want: `"b:2"`},
 		{name: "endpoint env", args: ok, env: map[string]string{EnvEndpoints: "http://a:1, etcd:2379"}, want: `"etcd:2379"`},
