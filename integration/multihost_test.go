@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -481,6 +482,77 @@ func TestMultiHost(t *testing.T) {
 		l.waitLive(t, 20*time.Second, "node-a", "node-b")
 		l.check(t, "node-a", "node-b")
 		l.figure(t, "partition healed -> node-b record back", time.Since(healed))
+	})
+
+	t.Run("DockerDaemonRestart", func(t *testing.T) {
+		// The shared engine cannot be restarted under other tests: this runs a private
+		// engine, with runit (on this machine) supervising a container on it and its
+		// announcer, which publishes 127.0.0.1 as instance engine-host.
+		engine := multihost.StartDockerd(t)
+		engine.LoadImage(t, testenv.EchoImage)
+		announcerBin := filepath.Join(testenv.Binaries(t), "announcer")
+		dockerBin, err := testenv.LookPath("docker")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := testenv.FreePort(t)
+		name := l.Prefix + "-restart"
+		env := "#!/bin/sh\nexec 2>&1\nexport DOCKER_HOST=" + engine.Host + "\n"
+		sup := multihost.StartRunsvdir(t, map[string][2]string{
+			"restart": {
+				env + fmt.Sprintf("%s rm -f %s >/dev/null 2>&1\nexec %s run --rm --name %s --network host -e PORT=%d -e INSTANCE=engine-host %s\n",
+					dockerBin, name, dockerBin, name, port, testenv.EchoImage),
+				env + fmt.Sprintf("%s rm -f %s >/dev/null 2>&1\nexit 0\n", dockerBin, name),
+			},
+			"restart-announcer": {
+				env + fmt.Sprintf("exec %s --name restart --port %d --host 127.0.0.1 --instance engine-host --container %s --ttl %d --etcd-endpoints %s\n",
+					announcerBin, port, name, mhTTL, strings.Join(l.Endpoints(), ",")),
+				"",
+			},
+		})
+		want := skydns.Record{Host: "127.0.0.1", Port: port, TTL: mhTTL}
+		announced := func() bool {
+			recs := l.records(t, "restart")
+			return len(recs) == 1 && recs["engine-host"] == want
+		}
+		withdrawn := func() bool { return len(l.records(t, "restart")) == 0 }
+		started := time.Now()
+		testenv.Eventually(t, 60*time.Second, "restart record never announced", announced)
+		l.figure(t, "private engine: services started -> record", time.Since(started))
+		if got := l.digA(t, "restart"); !slices.Equal(got, []string{"127.0.0.1"}) {
+			t.Errorf("A restart = %v, want [127.0.0.1]", got)
+		}
+		if body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); !strings.HasPrefix(body, "engine-host ") {
+			t.Errorf("restart answered %q, want engine-host", body)
+		}
+
+		stopped := time.Now()
+		engine.Stop(t) // graceful: the engine stops its containers, then exits
+		l.figure(t, "dockerd SIGTERM -> exited", time.Since(stopped))
+		testenv.Eventually(t, mhExpire, "record of a container stopped by the engine's shutdown outlived TTL+1s", withdrawn)
+		l.figure(t, "dockerd SIGTERM -> record gone", time.Since(stopped))
+		// While the engine is down, nothing may announce the container again.
+		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+			if !withdrawn() {
+				t.Fatalf("restart announced while its engine is down: %v", l.records(t, "restart"))
+			}
+		}
+
+		restarted := time.Now()
+		engine.Start(t)
+		l.figure(t, "dockerd started -> answering", time.Since(restarted))
+		testenv.Eventually(t, 60*time.Second, "restart record not back after the engine restart", announced)
+		l.figure(t, "dockerd started -> container running and announced", time.Since(restarted))
+		out, err := engine.Docker("ps", "-a", "--format", "{{.Names}} {{.State}}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out != name+" running" {
+			t.Errorf("private engine containers %q, want only %q (no orphan, no duplicate)", out, name+" running")
+		}
+		if n, d := sup.Count("announcer"), sup.Count("docker"); n != 1 || d != 1 {
+			t.Errorf("processes under runit: %v; want one announcer and one docker run", sup.Names())
+		}
 	})
 
 	t.Run("HostLoss", func(t *testing.T) {
