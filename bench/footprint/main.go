@@ -50,7 +50,7 @@ func main() {
 	defer cancel()
 
 	ctr := fmt.Sprintf("rdbench-fp-%d", os.Getpid())
-	if out, err := exec.Command("docker", "run", "-d", "--init", "--name", ctr, *image).CombinedOutput(); err != nil {
+	if out, err := exec.Command("docker", "run", "-d", "--init", "--network", "none", "--name", ctr, *image).CombinedOutput(); err != nil {
 		fatal(fmt.Errorf("cannot start container %s: %v: %s", ctr, err, out))
 	}
 	defer exec.Command("docker", "rm", "-f", ctr).Run()

@@ -142,13 +142,15 @@ func (b *bench) startAnnouncer(name, instance string, ttl int, extra ...string) 
 	return cmd
 }
 
-// container creates a stopped container with --init, so SIGTERM stops the echo server.
+// container creates a stopped container with --init, so SIGTERM stops the echo server,
+// and with no network: the announcer is given --host, and the rows must not depend on
+// the state of a bridge that other tests on this engine may be restarting.
 func (b *bench) container(name string, args ...string) string {
 	full := b.prefix + "-" + name
 	b.mu.Lock()
 	b.names = append(b.names, full)
 	b.mu.Unlock()
-	cargs := append([]string{"create", "--init", "--name", full}, args...)
+	cargs := append([]string{"create", "--init", "--network", "none", "--name", full}, args...)
 	cargs = append(cargs, b.image)
 	if out, err := exec.Command("docker", cargs...).CombinedOutput(); err != nil {
 		fatal(fmt.Errorf("cannot create container %s: %v: %s", full, err, out))
