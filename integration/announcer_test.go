@@ -376,6 +376,15 @@ func annContainerName(t *testing.T) string {
 	return name
 }
 
+// annNetwork creates a Docker bridge network of the test's own, removed when the test
+// ends: the containers do not depend on the shared default bridge.
+func annNetwork(t *testing.T) string {
+	name := fmt.Sprintf("rdtest-ann-net-%d-%x", os.Getpid(), rand.Uint32())
+	annDocker(t, "network", "create", name)
+	t.Cleanup(func() { exec.Command("docker", "network", "rm", name).Run() })
+	return name
+}
+
 // annProcStats returns the resident memory (kB) and CPU ticks (utime+stime) of pid.
 func annProcStats(t *testing.T, pid int) (rssKB, ticks int) {
 	t.Helper()
@@ -406,6 +415,7 @@ func TestAnnouncer_Container(t *testing.T) {
 	image := testenv.BuildEchoImage(t)
 	e := testenv.StartEtcd(t)
 	cli := annClient(t, e.Endpoint)
+	netw := annNetwork(t)
 	name := annContainerName(t)
 	key := annKey(t, "node-ctr")
 	// Started before the container exists, as runit starts both services at once.
@@ -419,7 +429,7 @@ func TestAnnouncer_Container(t *testing.T) {
 	up := annFigures{t: t, what: "container start to record present"}
 	down := annFigures{t: t, what: "docker stop to record gone"}
 	start := time.Now()
-	annDocker(t, "run", "-d", "--init", "--name", name, image)
+	annDocker(t, "run", "-d", "--init", "--network", netw, "--name", name, image)
 	testenv.Eventually(t, 5*time.Second, "record after docker run", func() bool { return annPresent(t, cli, key) })
 	up.add(time.Since(start))
 	rec, _, _ := annGet(t, cli, key)
@@ -461,7 +471,7 @@ func TestAnnouncer_Container(t *testing.T) {
 	// not withdraw NAME's record.
 	sibling := name + "-x"
 	t.Cleanup(func() { exec.Command("docker", "rm", "-f", sibling).Run() })
-	annDocker(t, "run", "-d", "--init", "--name", sibling, image)
+	annDocker(t, "run", "-d", "--init", "--network", netw, "--name", sibling, image)
 	annDocker(t, "stop", sibling)
 	time.Sleep(300 * time.Millisecond)
 	if !annPresent(t, cli, key) {
@@ -489,13 +499,14 @@ func TestAnnouncer_Health(t *testing.T) {
 	image := testenv.BuildEchoImage(t)
 	e := testenv.StartEtcd(t)
 	cli := annClient(t, e.Endpoint)
+	netw := annNetwork(t)
 
 	t.Run("failing", func(t *testing.T) {
 		name := annContainerName(t)
 		key := annKey(t, "node-sick")
 		p := startAnnouncer(t, "--name", annName, "--container", name, "--port", "8086", "--instance", "node-sick",
 			"--host", "127.0.0.13", "--ttl", strconv.Itoa(annTTL), "--etcd-endpoints", e.Endpoint)
-		annDocker(t, "run", "-d", "--init", "--name", name, "--health-cmd", "exit 1",
+		annDocker(t, "run", "-d", "--init", "--network", netw, "--name", name, "--health-cmd", "exit 1",
 			"--health-interval", "1s", "--health-retries", "1", image)
 		deadline := time.Now().Add(15 * time.Second)
 		for {
@@ -526,7 +537,7 @@ func TestAnnouncer_Health(t *testing.T) {
 		key := annKey(t, "node-turns")
 		startAnnouncer(t, "--name", annName, "--container", name, "--port", "8086", "--instance", "node-turns",
 			"--announce-as", "container", "--ttl", strconv.Itoa(annTTL), "--etcd-endpoints", e.Endpoint)
-		annDocker(t, "run", "-d", "--init", "--name", name, "-e", "UNHEALTHY_FILE=/tmp/sick",
+		annDocker(t, "run", "-d", "--init", "--network", netw, "--name", name, "-e", "UNHEALTHY_FILE=/tmp/sick",
 			"--health-cmd", "/echo -check", "--health-interval", "1s", "--health-retries", "1", image)
 		if annPresent(t, cli, key) {
 			t.Fatal("announced before the first health check passed")
@@ -615,9 +626,10 @@ func TestAnnouncer_DockerReconnect(t *testing.T) {
 	e := testenv.StartEtcd(t)
 	cli := annClient(t, e.Endpoint)
 	proxy := startDockerProxy(t)
+	netw := annNetwork(t) // before the container: cleanups run last-first
 	name := annContainerName(t)
 	key := annKey(t, "node-reconnect")
-	annDocker(t, "run", "-d", "--init", "--name", name, image)
+	annDocker(t, "run", "-d", "--init", "--network", netw, "--name", name, image)
 
 	p := startAnnouncerEnv(t, []string{"DOCKER_HOST=unix://" + proxy.path}, "--name", annName, "--container", name, "--port", "8086", "--instance", "node-reconnect",
 		"--host", "127.0.0.14", "--ttl", strconv.Itoa(annTTL), "--etcd-endpoints", e.Endpoint)
