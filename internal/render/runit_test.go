@@ -75,6 +75,16 @@ func TestRender_UnderRunit(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(r.BinDir, "rundock"), []byte("#!/bin/sh\necho 127.0.0.1\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		logs, _ := filepath.Glob(filepath.Join(r.LogDir, "*", "current"))
+		for _, l := range logs {
+			data, _ := os.ReadFile(l)
+			t.Logf("%s:\n%s", l, data)
+		}
+	})
 	port := testenv.FreePort(t)
 	name := runitPrefix + "web"
 	s, err := spec.FromMap(map[string]any{
@@ -174,12 +184,18 @@ func TestRender_UnderRunit(t *testing.T) {
 			return strings.Contains(string(log), "failure 2: restarting in 4 s")
 		})
 		log, _ := os.ReadFile(current)
+		t.Logf("log of the crash-looping service:\n%s", log)
 		if !strings.Contains(string(log), "exiting with 3") || !strings.Contains(string(log), "failure 1: restarting in 2 s") {
 			t.Errorf("log does not show the container's exit and the first backoff:\n%s", log)
 		}
-		// sv down during the backoff sleep: finish is not waited out for long.
-		if out, err := sv("-w", "40", "down", csvc); err != nil {
-			t.Fatalf("sv down: %v\n%s", err, out)
+		// sv down during a backoff wait: finish notices and ends, so sv's default 7 s
+		// wait is enough although the wait is 8 s.
+		testenv.Eventually(t, 60*time.Second, "finish does not reach the 8 s backoff", func() bool {
+			log, _ := os.ReadFile(current)
+			return strings.Contains(string(log), "failure 3: restarting in 8 s")
+		})
+		if out, err := sv("-w", "7", "down", csvc); err != nil {
+			t.Fatalf("sv down during the backoff: %v\n%s", err, out)
 		}
 	})
 }

@@ -32,6 +32,7 @@ type Error struct {
 	Kind   error  // one of the sentinel errors
 }
 
+// Error returns "option NAME: MESSAGE", or MESSAGE for a problem with no single option.
 func (e *Error) Error() string {
 	if e.Option == "" {
 		return e.Msg
