@@ -177,6 +177,16 @@ func coerce(f reflect.Value, opt option, val any) error {
 		}
 		f.SetBool(b)
 	case reflect.Slice:
+		if str, ok := val.(string); ok && opt.name == "command" {
+			// Like Ansible's docker_container: a command string is split like sh
+			// splits it, not at commas.
+			l, err := splitCommand(str)
+			if err != nil {
+				return err
+			}
+			f.Set(reflect.ValueOf(l))
+			return nil
+		}
 		l, err := toList(opt.name, val)
 		if err != nil {
 			return err
@@ -326,6 +336,27 @@ func toList(name string, val any) ([]string, error) {
 		if item = strings.TrimSpace(item); item != "" {
 			out = append(out, item)
 		}
+	}
+	return out, nil
+}
+
+// splitCommand splits a command given as one string into words like sh, without any
+// expansion: command words are passed to the container as they are.
+func splitCommand(s string) ([]string, error) {
+	words, err := SplitArgs(s)
+	if err != nil {
+		return nil, optErr(ErrBadValue, "command", "%v (or give command as a list of words)", err)
+	}
+	out := make([]string, 0, len(words))
+	for _, w := range words {
+		var b strings.Builder
+		for _, p := range w {
+			if p.Var != "" {
+				return nil, optErr(ErrBadValue, "command", "%q uses $%s, which command does not expand: use args, or quote it with '...'", s, p.Var)
+			}
+			b.WriteString(p.Lit)
+		}
+		out = append(out, b.String())
 	}
 	return out, nil
 }

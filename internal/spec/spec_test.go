@@ -48,6 +48,9 @@ func TestFromMap_Coerce(t *testing.T) {
 		{"list from YAML list", map[string]any{"command": []any{"serve", "--port", 8080}}, func(s Service) bool {
 			return reflect.DeepEqual(s.Command, []string{"serve", "--port", "8080"})
 		}},
+		{"command string split like sh", map[string]any{"command": `serve --greeting "hello, world" 'a b'`}, func(s Service) bool {
+			return reflect.DeepEqual(s.Command, []string{"serve", "--greeting", "hello, world", "a b"})
+		}},
 		{"env from map", map[string]any{"env": map[string]any{"A": "x y", "N": 3, "E": nil}}, func(s Service) bool {
 			return reflect.DeepEqual(s.Env, map[string]string{"A": "x y", "N": "3", "E": ""})
 		}},
@@ -168,6 +171,8 @@ func TestFromMap_Errors(t *testing.T) {
 		{"ErrArgsIt", map[string]any{"args": "-it"}, ErrBadArgs, []string{"option args", "-it"}},
 		{"ErrArgsRestart", map[string]any{"args": "--restart=always"}, ErrBadArgs, []string{"option args", "--restart=always"}},
 		{"ErrArgsAnnounceContainer", map[string]any{"announce": 80, "announce_as": "container", "args": "-e A=$ANNOUNCE_IP"}, ErrBadArgs, []string{"option args", "ANNOUNCE_IP", "container"}},
+		{"ErrCommandSubst", map[string]any{"command": "sh -c $(id)"}, ErrBadValue, []string{"option command", "$(id)"}},
+		{"ErrCommandPlaceholder", map[string]any{"command": "serve $PRIVATE_IP"}, ErrBadValue, []string{"option command", "$PRIVATE_IP", "args"}},
 		{"ErrInvalidUTF8", map[string]any{"command": []any{"a\xffb"}}, ErrBadValue, []string{"option command", "UTF-8"}},
 	}
 	for _, tt := range tests {
