@@ -27,10 +27,10 @@ GOBIN=${GOBIN:-$(go env GOPATH)/bin}
 # Each knob can be overridden from the environment, e.g. SCALE_SIZES="1000 10000".
 if [ "$QUICK" = 1 ]; then
   d_cli="1 50 200 1000" d_mod="1 10" d_tpl="1 3" d_en=2 d_trials=10 d_kttl=5 d_lk=10
-  d_fpw=45s d_ss=1000 d_sh=60s d_gbt=0.3s
+  d_fpw=90s d_ss=1000 d_sh=60s d_gbt=0.3s
 else
   d_cli="1 50 200 1000" d_mod="1 10 50" d_tpl="1 10" d_en=5 d_trials=30 d_kttl=5,30 d_lk=30
-  d_fpw=120s d_ss="1000 2000 5000" d_sh=120s d_gbt=1s
+  d_fpw=135s d_ss="1000 2000 5000" d_sh=120s d_gbt=1s
 fi
 CONVERGE_CLI_SIZES=${CONVERGE_CLI_SIZES:-$d_cli}
 CONVERGE_MODULE_SIZES=${CONVERGE_MODULE_SIZES:-$d_mod}
@@ -150,6 +150,7 @@ ansible_vars() {
   for i in $(seq 1 "$n"); do echo "  - {name: bench$i, announce: $((20000 + i))}"; done
 }
 
+declare -A SECOND=() FIRST=()
 timed() { # OUTVAR CMD...: run CMD, its wall time in ms in OUTVAR; output to $work/last.log
   local __v=$1; shift
   local t0; t0=$(now_ms)
@@ -255,6 +256,30 @@ run_play() { # PLAY N STATE SVDIR SERVICEDIR
     -e "state=$3 sv_dir=$4 service_dir=$5"
 }
 
+# marginal: the cost of one more service, between the smallest and largest size of each
+# way (this removes ansible-playbook's start-up, which dominates the 1-service rows).
+marginal() {
+  local how sizes lo hi label tasks
+  echo
+  echo "Marginal cost of one more service (between the smallest and the largest size; no start-up):"
+  echo
+  echo "| how | sizes | first run, per service | second run, per service | second run, per task |"
+  echo "|---|---|---:|---:|---:|"
+  for how in cli module template; do
+    case $how in
+      cli) sizes=$CONVERGE_CLI_SIZES; label="\`rundock apply -f\`"; tasks=1 ;;
+      module) sizes=$CONVERGE_MODULE_SIZES; label="Ansible: \`rundock\` module"; tasks=1 ;;
+      template) sizes=$CONVERGE_TEMPLATE_SIZES; label="Ansible: \`file\` + \`template\`"; tasks=$((TPL_DIRS + TPL_FILES)) ;;
+    esac
+    lo=$(echo "$sizes" | tr ' ' '\n' | sort -n | head -n1); hi=$(echo "$sizes" | tr ' ' '\n' | sort -n | tail -n1)
+    [ "$lo" != "$hi" ] || continue
+    awk -v l="$label" -v lo="$lo" -v hi="$hi" -v a1="${FIRST[$how,$lo]}" -v a2="${FIRST[$how,$hi]}" \
+        -v b1="${SECOND[$how,$lo]}" -v b2="${SECOND[$how,$hi]}" -v t="$tasks" 'BEGIN {
+      n = hi - lo
+      printf "| %s | %d -> %d | %.1f ms | %.1f ms | %.1f ms |\n", l, lo, hi, (a2-a1)/n, (b2-b1)/n, (b2-b1)/(n*t) }'
+  done
+}
+
 converge() {
   step "converge: rundock apply sizes $CONVERGE_CLI_SIZES; module $CONVERGE_MODULE_SIZES; template play $CONVERGE_TEMPLATE_SIZES"
   local f="$work/converge.md" n d a b
@@ -270,7 +295,7 @@ converge() {
     services_yaml "$n" present "$d/sv" "$d/service" >"$d/services.yml"
     timed a bin/rundock apply -f "$d/services.yml"
     timed b bin/rundock apply -f "$d/services.yml"
-    grep -qi 'changed' "$work/last.log" || true
+    SECOND[cli,$n]=$b; FIRST[cli,$n]=$a
     fmt_row "\`rundock apply -f\` (CLI, one process)" "$n" "$a" "$b" 1 >>"$f"
   done
   make_templates
@@ -281,6 +306,7 @@ converge() {
     timed b run_play module-play.yml "$n" present "$d/sv" "$d/service"
     grep -q 'changed=0' "$work/last.log" || echo "bench: note: rundock module second run reported changes (n=$n)" >&2
     fmt_row "Ansible: \`rundock\` binary module" "$n" "$a" "$b" 1 >>"$f"
+    SECOND[module,$n]=$b; FIRST[module,$n]=$a
   done
   for n in $CONVERGE_TEMPLATE_SIZES; do
     d="$work/tplplay-$n"
@@ -288,6 +314,7 @@ converge() {
     timed b run_play template-play.yml "$n" present "$d/sv" "$d/service"
     grep -q 'changed=0' "$work/last.log" || echo "bench: note: template play second run reported changes (n=$n)" >&2
     fmt_row "Ansible: \`file\` + \`template\` play ($TPL_DIRS dirs + $TPL_FILES files per service)" "$n" "$a" "$b" $((TPL_DIRS + TPL_FILES)) >>"$f"
+    SECOND[template,$n]=$b; FIRST[template,$n]=$a
     # the same services through the module, to compare the trees byte for byte
     [ -d "$work/mod-$n/sv" ] || run_play module-play.yml "$n" present "$work/mod-$n/sv" "$work/mod-$n/service" >/dev/null 2>&1
     if diff -r -x .rundock.lock "$work/mod-$n/sv" "$d/sv" >"$work/tpl-diff" 2>&1; then
@@ -305,6 +332,7 @@ converge() {
       echo "The template play's trees were NOT byte-identical to rundock's (see the run's log)."
     fi
   } >>"$f"
+  marginal >>"$f"
   [ "$ENABLED_N" -gt 0 ] && converge_enabled
   add_section "Converge" "$f"
 }
@@ -407,7 +435,7 @@ scale() {
     echo "(keep-alive every 10 s). One Debian etcd 3.4 on loopback, fresh data dir per size."
     echo "Keep-alive latency: a probe client's KeepAliveOnce round trips, 10 per second, during the hold."
     echo
-    echo "| N | announced | ramp-up | leases lost / etcd errors (hold) | records at end | keep-alive p50 / p95 / p99 / max | etcd CPU ramp / hold | etcd RSS max | bench RSS per announcer |"
+    echo "| N | announced (etcd retries) | ramp-up | leases lost / etcd errors (hold) | records at end | keep-alive p50 / p95 / p99 / max | etcd CPU ramp / hold | etcd RSS max | bench RSS per announcer |"
     echo "|---:|---:|---:|---|---:|---|---:|---:|---:|"
   } >"$f"
   for n in $SCALE_SIZES; do

@@ -124,6 +124,7 @@ func main() {
 	}
 	ramp := time.Since(t0)
 	up := cnt.announced.Load()
+	rampRetries := cnt.unreachable.Load()
 	log.Info("ramp-up done", "n", *n, "announced", up, "took", ramp.Round(time.Millisecond), "etcd_errors", cnt.unreachable.Load())
 	selfRSS1, _ := measure.ProcRSS(os.Getpid())
 
@@ -195,9 +196,9 @@ hold:
 	rampCPU := float64(cpu1-cpu0) / measure.ClockTicks / ramp.Seconds() * 100
 	holdCPU := float64(cpu2-cpu1) / measure.ClockTicks / held.Seconds() * 100
 	perAnn := float64(selfRSS1-selfRSS0) / float64(max(up, 1)) / 1024
-	// | N | announced | ramp-up | leases lost / etcd errors during hold | records present at end | keep-alive p50 / p95 / p99 / max | etcd CPU ramp / hold | etcd RSS max | bench RSS per announcer |
-	fmt.Printf("| %d | %d | %.1f s | %d / %d in %s | %s | %s / %s / %s / %s (%d probes, %d errors) | %.0f%% / %.1f%% | %s | %.0f KiB |\n",
-		*n, up, ramp.Seconds(), lost, unr, held.Round(time.Second), present,
+	// | N | announced (etcd retries during ramp-up) | ramp-up | leases lost / etcd errors during hold | records present at end | keep-alive p50 / p95 / p99 / max | etcd CPU ramp / hold | etcd RSS max | bench RSS per announcer |
+	fmt.Printf("| %d | %d (%d retries) | %.1f s | %d / %d in %s | %s | %s / %s / %s / %s (%d probes, %d errors) | %.0f%% / %.1f%% | %s | %.0f KiB |\n",
+		*n, up, rampRetries, ramp.Seconds(), lost, unr, held.Round(time.Second), present,
 		measure.Ms(lat.Pct(50)), measure.Ms(lat.Pct(95)), measure.Ms(lat.Pct(99)), measure.Ms(lat.Pct(100)), len(lat), probeErrors,
 		rampCPU, holdCPU, measure.MiB(maxRSS), perAnn)
 }
