@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -376,7 +377,7 @@ func toMap(name string, val any) (map[string]string, error) {
 			src[ks] = v
 		}
 	case map[string]string:
-		return maps(x), nil
+		return maps.Clone(x), nil
 	case string:
 		t := strings.TrimSpace(x)
 		if strings.HasPrefix(t, "{") {
@@ -402,14 +403,6 @@ func toMap(name string, val any) (map[string]string, error) {
 		out[k] = s
 	}
 	return out, nil
-}
-
-func maps(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // splitPairs parses "K=V K2='a b',K3=\"c\"" like Ansible's check_type_dict: fields are

@@ -3,6 +3,7 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"net/url"
 	"path"
@@ -111,7 +112,7 @@ func validate(s *Service, set map[string]bool) error {
 		return nil
 	})
 	check("env", func() error {
-		for _, k := range slices.Sorted(mapKeys(s.Env)) {
+		for _, k := range slices.Sorted(maps.Keys(s.Env)) {
 			if !envKeyRe.MatchString(k) {
 				return optErr(ErrBadValue, "env", "%q is not a variable name (use letters, digits and '_', not starting with a digit)", k)
 			}
@@ -250,16 +251,6 @@ func validate(s *Service, set map[string]bool) error {
 		add(optErr(ErrMissing, "etcd_user", "etcd_password_file is set without etcd_user: set etcd_user too"))
 	}
 	return errors.Join(errs...)
-}
-
-func mapKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // controlChars reports every option holding a control character or invalid UTF-8 in any
