@@ -392,6 +392,22 @@ func TestGenerator_OriginalInvocation(t *testing.T) {
 	if !r.ok || r.changed() {
 		t.Fatalf("original invocation again: ok=%v changed=%v (want true, false)\n%s", r.ok, r.changed(), r.stdout)
 	}
+	// Dropping announce stops and unlinks the announcer service and removes its directory.
+	noAnnounce := fmt.Sprintf(`state=enabled name=%s image=%s args="--volumes-from %s -p $PRIVATE_IP:%d:8080" pull=never %s`,
+		name, e.image, data, adminPort, kv(e.dirs()))
+	if r = e.ansible(t, noAnnounce); !r.ok || !r.changed() {
+		t.Fatalf("without announce: ok=%v changed=%v\n%s", r.ok, r.changed(), r.stdout)
+	}
+	if _, err := os.Lstat(announcer); err == nil {
+		t.Errorf("announcer link left after announce was dropped")
+	}
+	if _, err := os.Lstat(filepath.Join(e.r.SvDir, "docker-"+name, "announcer")); err == nil {
+		t.Errorf("announcer/ left after announce was dropped")
+	}
+	url := fmt.Sprintf("http://%s:%d/", ip, adminPort)
+	testenv.Eventually(t, 60*time.Second, "container answering on "+url+" after the change", func() bool {
+		return httpBody(url) != "" && len(containers(t, name)) == 1
+	})
 	r = e.ansible(t, fmt.Sprintf("state=absent name=%s %s", name, kv(e.dirs())))
 	if !r.ok {
 		t.Fatalf("absent: %s", r.stdout)

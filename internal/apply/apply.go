@@ -372,6 +372,16 @@ func (a *applier) present(ctx context.Context, res *Result, link bool) error {
 	for _, s := range a.serviceDirs() {
 		running[s] = runit.Supervised(filepath.Join(a.root, s))
 	}
+	// Services no longer rendered (e.g. announce removed): stop them before their
+	// directory goes away.
+	for _, l := range staleLinks {
+		a.did("unlink %s", l)
+		if !a.opt.CheckMode {
+			if err := a.stopLinked(ctx, l); err != nil {
+				return err
+			}
+		}
+	}
 	if !exists {
 		a.did("install %s", a.root)
 		if !a.opt.CheckMode {
@@ -387,16 +397,6 @@ func (a *applier) present(ctx context.Context, res *Result, link bool) error {
 		a.did("update %s (%s)", a.root, strings.Join(names, ", "))
 		if !a.opt.CheckMode {
 			if err := a.updateTree(changes); err != nil {
-				return err
-			}
-		}
-	}
-	// Services no longer rendered (e.g. announce removed): stop them before their
-	// directory goes away.
-	for _, l := range staleLinks {
-		a.did("unlink %s", l)
-		if !a.opt.CheckMode {
-			if err := a.stopLinked(ctx, l); err != nil {
 				return err
 			}
 		}
