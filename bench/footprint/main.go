@@ -64,6 +64,8 @@ func main() {
 	subjects := []*subject{ann, loop}
 	for _, s := range subjects {
 		s.cmd.Stderr = os.Stderr
+		// SIGTERM to the child when this program dies, however it dies
+		s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 		if err := s.cmd.Start(); err != nil {
 			fatal(fmt.Errorf("cannot start %s: %w", s.name, err))
 		}
@@ -169,5 +171,6 @@ func stop(c *exec.Cmd) {
 
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "footprint:", err)
+	exec.Command("docker", "rm", "-f", fmt.Sprintf("rdbench-fp-%d", os.Getpid())).Run()
 	os.Exit(1)
 }

@@ -81,6 +81,7 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
+	atExit = b.cleanup
 	defer b.cleanup()
 
 	// The baseline SIGKILL row needs loops staggered over their 45 s period and then up to
@@ -113,9 +114,21 @@ func main() {
 	}
 }
 
+// atExit is the cleanup fatal runs before exiting.
+var atExit func()
+
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "latency:", err)
+	if atExit != nil {
+		atExit()
+	}
 	os.Exit(1)
+}
+
+// orphanProof makes a child get SIGTERM when this program dies, however it dies, so no
+// announcer or loop outlives a failed run.
+func orphanProof(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 }
 
 func (b *bench) key(name, instance string) string {
@@ -131,6 +144,7 @@ func (b *bench) startAnnouncer(name, instance string, ttl int, extra ...string) 
 	args := append([]string{"--name", name, "--port", "8080", "--host", "127.0.0.1", "--instance", instance,
 		"--domain", domain, "--etcd-endpoints", b.endpoint, "--ttl", fmt.Sprint(ttl)}, extra...)
 	cmd := exec.Command(b.announcer, args...)
+	orphanProof(cmd)
 	lf, _ := os.CreateTemp("", b.prefix+"-announcer-*.log")
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
@@ -397,6 +411,7 @@ func (b *bench) announcerKill(ctx context.Context, ttl int) string {
 // startLoop runs the baseline timer loop for one key.
 func (b *bench) startLoop(key, value string) *exec.Cmd {
 	cmd := exec.Command("bash", b.loopSh, b.endpoint, key, value)
+	orphanProof(cmd)
 	if err := cmd.Start(); err != nil {
 		fatal(fmt.Errorf("cannot start %s: %w", b.loopSh, err))
 	}

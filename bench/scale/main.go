@@ -196,9 +196,31 @@ hold:
 	rampCPU := float64(cpu1-cpu0) / measure.ClockTicks / ramp.Seconds() * 100
 	holdCPU := float64(cpu2-cpu1) / measure.ClockTicks / held.Seconds() * 100
 	perAnn := float64(selfRSS1-selfRSS0) / float64(max(up, 1)) / 1024
-	// | N | announced (etcd retries during ramp-up) | ramp-up | leases lost / etcd errors during hold | records present at end | keep-alive p50 / p95 / p99 / max | etcd CPU ramp / hold | etcd RSS max | bench RSS per announcer |
-	fmt.Printf("| %d | %d (%d retries) | %.1f s | %d / %d in %s | %s | %s / %s / %s / %s (%d probes, %d errors) | %.0f%% / %.1f%% | %s | %.0f KiB |\n",
+	// What gave first, in the order an operator would notice it.
+	var strain []string
+	if up < int64(*n) {
+		strain = append(strain, fmt.Sprintf("%d never announced", int64(*n)-up))
+	}
+	if lost > 0 {
+		strain = append(strain, fmt.Sprintf("%d leases lost", lost))
+	}
+	if rampRetries > 0 {
+		strain = append(strain, "etcd calls over the announcer's 2 s timeout during ramp-up (retried)")
+	}
+	if unr > 0 {
+		strain = append(strain, "etcd calls over the timeout while holding")
+	}
+	if p := lat.Pct(99); p > time.Second {
+		strain = append(strain, "keep-alive p99 over 1 s")
+	} else if p > 100*time.Millisecond {
+		strain = append(strain, "keep-alive p99 over 100 ms")
+	}
+	if len(strain) == 0 {
+		strain = append(strain, "none seen")
+	}
+	// | N | announced (etcd retries during ramp-up) | ramp-up | leases lost / etcd errors during hold | records present at end | keep-alive p50 / p95 / p99 / max | etcd CPU ramp / hold | etcd RSS max | bench RSS per announcer | strain |
+	fmt.Printf("| %d | %d (%d retries) | %.1f s | %d / %d in %s | %s | %s / %s / %s / %s (%d probes, %d errors) | %.0f%% / %.1f%% | %s | %.0f KiB | %s |\n",
 		*n, up, rampRetries, ramp.Seconds(), lost, unr, held.Round(time.Second), present,
 		measure.Ms(lat.Pct(50)), measure.Ms(lat.Pct(95)), measure.Ms(lat.Pct(99)), measure.Ms(lat.Pct(100)), len(lat), probeErrors,
-		rampCPU, holdCPU, measure.MiB(maxRSS), perAnn)
+		rampCPU, holdCPU, measure.MiB(maxRSS), perAnn, strings.Join(strain, "; "))
 }
