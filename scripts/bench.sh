@@ -70,16 +70,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# --- build and prepare ------------------------------------------------------------------
-bash scripts/setup-bench.sh
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-step "build"
-make -s build
-mkdir -p "$work/bin"
-for p in scale latency footprint; do go build -o "$work/bin/$p" "./bench/$p"; done
-IMAGE=rundock-echo:bench
-bash examples/images/build.sh "$IMAGE" >/dev/null
-
 start_etcd() { # NAME -> sets ETCD_EP, ETCD_PID
   local name=$1 cport pport
   cport=$(freeport); pport=$(freeport)
@@ -460,33 +450,47 @@ gobench() {
 }
 
 # --- run --------------------------------------------------------------------------------
-started=$(date -u +'%Y-%m-%d %H:%M UTC')
-t_start=$(now_ms)
-# the main etcd: latency rows, footprint (announcer side), and the enabled converge
-# services' announcers
-start_etcd main
-start_coredns "$ETCD_EP"
-want converge && converge
-want latency && latency
-want footprint && footprint
-want scale && scale
-want go && gobench
-elapsed=$(( ($(now_ms) - t_start) / 1000 ))
+# Everything runs from main, so bash has parsed the whole file before anything runs (an
+# edit to this file during a run cannot change the run).
+main() {
+  bash scripts/setup-bench.sh
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+  step "build"
+  make -s build
+  mkdir -p "$work/bin"
+  for p in scale latency footprint; do go build -o "$work/bin/$p" "./bench/$p"; done
+  IMAGE=rundock-echo:bench
+  bash examples/images/build.sh "$IMAGE" >/dev/null
+  started=$(date -u +'%Y-%m-%d %H:%M UTC')
+  t_start=$(now_ms)
+  # the main etcd: latency rows, footprint (announcer side), and the enabled converge
+  # services' announcers
+  start_etcd main
+  start_coredns "$ETCD_EP"
+  want converge && converge
+  want latency && latency
+  want footprint && footprint
+  want scale && scale
+  want go && gobench
+  elapsed=$(( ($(now_ms) - t_start) / 1000 ))
 
-{
-  echo "# rundock benchmarks"
-  echo
-  echo "Written by \`make bench\` (scripts/bench.sh$([ "$QUICK" = 1 ] && echo ", BENCH_QUICK=1: reduced trials, sizes and windows")) on $started; the run took ${elapsed} s."
-  echo "All rows come from this one run on this one machine, so compare rows, not absolute values."
-  echo
-  echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')),"
-  echo "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr), $(. /etc/os-release && echo "$PRETTY_NAME")."
-  echo "Docker $(docker version --format '{{.Server.Version}}'), $(etcd --version | sed -n 1p), $("$GOBIN/coredns" -version | sed -n 1p),"
-  echo "$(ansible --version | sed -n 1p), $(go version | cut -d' ' -f3), rundock $(git describe --always --dirty)."
-  echo "Command: \`$([ "$QUICK" = 1 ] && echo "BENCH_QUICK=1 ")make bench\`."
-  for s in "${sections[@]}"; do
-    printf '\n## %s\n\n' "${s%%|*}"
-    cat "${s#*|}"
-  done
-} >"$OUT"
-step "wrote $OUT"
+  {
+    echo "# rundock benchmarks"
+    echo
+    echo "Written by \`make bench\` (scripts/bench.sh$([ "$QUICK" = 1 ] && echo ", BENCH_QUICK=1: reduced trials, sizes and windows")) on $started; the run took ${elapsed} s."
+    echo "All rows come from this one run on this one machine, so compare rows, not absolute values."
+    echo
+    echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')),"
+    echo "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr), $(. /etc/os-release && echo "$PRETTY_NAME")."
+    echo "Docker $(docker version --format '{{.Server.Version}}'), $(etcd --version | sed -n 1p), $("$GOBIN/coredns" -version | sed -n 1p),"
+    echo "$(ansible --version | sed -n 1p), $(go version | cut -d' ' -f3), rundock $(git describe --always --dirty)."
+    echo "Command: \`$([ "$QUICK" = 1 ] && echo "BENCH_QUICK=1 ")make bench\`."
+    for s in "${sections[@]}"; do
+      printf '\n## %s\n\n' "${s%%|*}"
+      cat "${s#*|}"
+    done
+  } >"$OUT"
+  step "wrote $OUT"
+}
+
+main "$@"
