@@ -282,6 +282,22 @@ func TestGenerator_Lifecycle(t *testing.T) {
 			}
 			took := waitServing(t, name, port, "one", 60*time.Second)
 			t.Logf("enabled -> serving after %s more", took)
+			stdout, stderr, ok := e.cli(t, "status", name, "--sv-dir", e.r.SvDir, "--service-dir", e.r.ServiceDir, "--output", "json")
+			var st []struct {
+				Name    string `json:"name"`
+				Service struct {
+					State string `json:"state"`
+					PID   int    `json:"pid"`
+				} `json:"service"`
+				Container string `json:"container"`
+				Linked    bool   `json:"linked"`
+			}
+			if err := json.Unmarshal([]byte(stdout), &st); !ok || err != nil || len(st) != 1 {
+				t.Fatalf("rundock status: ok=%v err=%v\n%s%s", ok, err, stdout, stderr)
+			}
+			if st[0].Service.State != "run" || st[0].Service.PID == 0 || st[0].Container != "running" || !st[0].Linked {
+				t.Errorf("rundock status: %+v, want run with a pid, linked, container running", st[0])
+			}
 
 			o = run(opts("enabled", "one"), false, false)
 			if !o.ok || o.changed {
