@@ -304,6 +304,18 @@ func TestGenerator_Lifecycle(t *testing.T) {
 				t.Fatalf("second enable: ok=%v changed=%v (want true, false) msg=%s", o.ok, o.changed, o.msg)
 			}
 
+			if front == "cli" {
+				// enabled means running: a service stopped with sv down is started again.
+				link := filepath.Join(e.r.ServiceDir, "docker-"+name)
+				if out, err := exec.Command("sv", "-w", "30", "down", link).CombinedOutput(); err != nil {
+					t.Fatalf("sv down: %v: %s", err, out)
+				}
+				if o = run(opts("enabled", "one"), false, false); !o.ok || !o.changed {
+					t.Fatalf("enable after sv down: ok=%v changed=%v (want true, true) msg=%s", o.ok, o.changed, o.msg)
+				}
+				waitServing(t, name, port, "one", 60*time.Second)
+			}
+
 			before := e.treeHash(t)
 			id := containers(t, name)
 			o = run(opts("enabled", "two"), true, true)

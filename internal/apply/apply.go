@@ -421,7 +421,7 @@ func (a *applier) present(ctx context.Context, res *Result, link bool) error {
 		}
 	}
 	if a.opt.CheckMode {
-		return nil
+		return a.ensureUp(ctx, res)
 	}
 	for _, s := range a.tree.Services {
 		dir := filepath.Join(a.root, filepath.FromSlash(s.Path))
@@ -431,7 +431,27 @@ func (a *applier) present(ctx context.Context, res *Result, link bool) error {
 		}
 	}
 	if exists && len(changes) > 0 {
-		return a.restartChanged(ctx, changes, running)
+		if err := a.restartChanged(ctx, changes, running); err != nil {
+			return err
+		}
+	}
+	return a.ensureUp(ctx, res)
+}
+
+// ensureUp starts services someone stopped with `sv down`: enabled means running.
+func (a *applier) ensureUp(ctx context.Context, res *Result) error {
+	for _, s := range a.tree.Services {
+		dir := filepath.Join(a.root, filepath.FromSlash(s.Path))
+		if st, err := runit.ReadStatus(dir); err == nil && st.Want == "down" {
+			res.Changed = true
+			a.did("start %s (it was wanted down)", dir)
+			if a.opt.CheckMode {
+				continue
+			}
+			if _, err := runit.Sv(ctx, 0, "up", dir); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
