@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -37,6 +38,10 @@ type mhLab struct {
 	etcd  *clientv3.Client
 	hosts map[string]*multihost.Host
 	ports map[string]int // backend port of each host
+	// announcers lists each host's announcer services (runit names under /service).
+	announcers map[string][]string
+	// web is true once rundock has applied the "web" service on every host.
+	web bool
 
 	mu      sync.Mutex
 	figures []string
@@ -171,6 +176,11 @@ func (l *mhLab) check(t *testing.T, announced ...string) {
 		}
 		seen[addr] = h
 	}
+	if l.web {
+		if got, want := l.webRecords(t), l.webWant(t, announced...); !maps.Equal(got, want) {
+			t.Errorf("web records %v, want %v", got, want)
+		}
+	}
 	containers := l.Containers(t)
 	for name, h := range l.hosts {
 		if !slices.Contains(containers, h.Container+" running") {
@@ -184,9 +194,11 @@ func (l *mhLab) check(t *testing.T, announced ...string) {
 		if c := h.ContainerName("backend"); !slices.Contains(containers, c+" running") {
 			t.Errorf("container %s not running on host %s (lab containers: %v)", c, name, containers)
 		}
-		services := []string{"backend-announcer"}
-		if name == "node-a" {
-			services = append(services, "crashy-announcer")
+		services := l.announcers[name]
+		if l.web {
+			if c := h.ContainerName("web"); !slices.Contains(containers, c+" running") {
+				t.Errorf("rundock's container %s not running on host %s (lab containers: %v)", c, name, containers)
+			}
 		}
 		pids := h.Pidof(t, "announcer")
 		if len(pids) != len(services) {
@@ -200,13 +212,54 @@ func (l *mhLab) check(t *testing.T, announced ...string) {
 	}
 }
 
+// webRecords returns the web records by instance as "IP:PORT".
+func (l *mhLab) webRecords(t *testing.T) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	for instance, r := range l.records(t, "web") {
+		got[instance] = fmt.Sprintf("%s:%d", r.Host, r.Port)
+	}
+	return got
+}
+
+// webWant returns the web records the named hosts should have: their rundock-run
+// container's address on the lab network, port 8080.
+func (l *mhLab) webWant(t *testing.T, hosts ...string) map[string]string {
+	t.Helper()
+	want := map[string]string{}
+	for _, h := range hosts {
+		ip, err := multihost.Docker("inspect", "-f", `{{(index .NetworkSettings.Networks "`+l.Network+`").IPAddress}}`, l.hosts[h].ContainerName("web"))
+		if err != nil || ip == "" {
+			ip = "(no container address)"
+		}
+		want[h] = ip + ":8080"
+	}
+	return want
+}
+
+// waitAll is waitLive for the backend and, once rundock has applied it, the web service.
+func (l *mhLab) waitAll(t *testing.T, timeout time.Duration, hosts ...string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	l.waitLive(t, timeout, hosts...)
+	if l.web {
+		var got, want map[string]string
+		testenv.Eventually(t, max(timeout-time.Since(start), 0), fmt.Sprintf("want web records for exactly %v", hosts), func() bool {
+			got, want = l.webRecords(t), l.webWant(t, hosts...)
+			return maps.Equal(got, want)
+		})
+	}
+	return time.Since(start)
+}
+
 // startLab builds the images, starts three etcd members, CoreDNS on all of them, and the
 // two hosts.
 func startLab(t *testing.T) *mhLab {
 	testenv.Need(t, "docker", "dig", "coredns")
 	image := testenv.BuildEchoImage(t)
 	start := time.Now()
-	l := &mhLab{Lab: multihost.New(t), hosts: map[string]*multihost.Host{}, ports: map[string]int{"node-a": 8081, "node-b": 8082}}
+	l := &mhLab{Lab: multihost.New(t), hosts: map[string]*multihost.Host{}, ports: map[string]int{"node-a": 8081, "node-b": 8082},
+		announcers: map[string][]string{"node-a": {"backend-announcer", "crashy-announcer"}, "node-b": {"backend-announcer"}}}
 	l.StartEtcd(t, 3)
 	l.dns = testenv.StartCoreDNS(t, mhDomain, strings.Join(l.Endpoints(), " "))
 	l.etcd = l.Client(t)
@@ -273,7 +326,59 @@ func TestMultiHost(t *testing.T) {
 		}
 	})
 
+	t.Run("RundockChain", func(t *testing.T) {
+		// The real chain on each host: rundock renders and enables a service tree, the
+		// host's runsvdir picks it up, its run starts the container on the lab network and
+		// its nested announcer service announces the container's address (announce_as
+		// container), instance = the host name.
+		start := time.Now()
+		for _, h := range []*multihost.Host{a, b} {
+			name := h.ContainerName("web")
+			args := []string{"rundock", "apply", "--name", name, "--announce-name", "web",
+				"--image", testenv.EchoImage, "--pull", "never", "--announce", "8080", "--announce-as", "container",
+				"--network", l.Network, "--env", "INSTANCE=" + h.Name, "--args", h.OwnerLabels(),
+				"--ttl", strconv.Itoa(mhTTL), "--service-dir", "/service", "--log=false"}
+			for _, e := range l.Endpoints() {
+				args = append(args, "--etcd-endpoints", e)
+			}
+			out, err := h.Exec(args...)
+			if err != nil {
+				t.Fatalf("rundock apply on %s: %v\n%s", h.Name, err, out)
+			}
+			t.Logf("%s: %s", h.Name, out)
+			l.announcers[h.Name] = append(l.announcers[h.Name], "docker-"+name+".announcer")
+		}
+		l.web = true
+		l.waitAll(t, 60*time.Second, "node-a", "node-b")
+		l.figure(t, "rundock apply on both hosts -> web records", time.Since(start))
+		want := l.webWant(t, "node-a", "node-b")
+		var ips []string
+		for _, h := range []*multihost.Host{a, b} {
+			addr := want[h.Name]
+			ips = append(ips, strings.TrimSuffix(addr, ":8080"))
+			if body := httpGet(t, "http://"+addr+"/"); !strings.HasPrefix(body, h.Name+" ") {
+				t.Errorf("web on %s (%s) answered %q, want its instance %s", h.Name, addr, body, h.Name)
+			}
+		}
+		sort.Strings(ips)
+		if got := l.digA(t, "web"); !slices.Equal(got, ips) {
+			t.Errorf("A web = %v, want %v", got, ips)
+		}
+		var targets []string
+		for _, line := range l.dns.Dig(t, "web."+mhDomain, "SRV") {
+			if f := strings.Fields(line); len(f) == 4 {
+				targets = append(targets, f[2]+" "+f[3])
+			}
+		}
+		sort.Strings(targets)
+		if wantT := []string{"8080 node-a.web." + mhDomain + ".", "8080 node-b.web." + mhDomain + "."}; !slices.Equal(targets, wantT) {
+			t.Errorf("SRV web port+target = %v, want %v", targets, wantT)
+		}
+		l.check(t, "node-a", "node-b")
+	})
+
 	t.Run("CrashLoopNeverAnnounced", func(t *testing.T) {
+		l.waitAll(t, 30*time.Second, "node-a", "node-b")
 		key, _ := skydns.ServiceKey(skydns.DefaultPrefix, mhDomain, "crashy")
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
@@ -386,6 +491,7 @@ func TestMultiHost(t *testing.T) {
 	})
 
 	t.Run("AnnouncerSIGKILL", func(t *testing.T) {
+		l.waitAll(t, 30*time.Second, "node-a", "node-b")
 		// runit restarts the killed announcer at once: the record is put again with a new
 		// lease, and the dead announcer's lease expires within the TTL.
 		old := b.ServicePID(t, "backend-announcer")
@@ -422,8 +528,11 @@ func TestMultiHost(t *testing.T) {
 		b.KillProcess(t, pid)
 		l.waitLive(t, mhExpire, "node-a")
 		l.figure(t, "announcer SIGKILL, not restarted -> record gone", time.Since(killed))
-		if pids := b.Pidof(t, "announcer"); len(pids) != 0 {
-			t.Errorf("announcer processes %v on node-b after SIGKILL with runit's restart off", pids)
+		if p := b.ServicePID(t, "backend-announcer"); p != 0 {
+			t.Errorf("backend-announcer runs again (PID %d) with runit's restart off", p)
+		}
+		if pids, want := b.Pidof(t, "announcer"), len(l.announcers["node-b"])-1; len(pids) != want {
+			t.Errorf("announcer processes %v on node-b after SIGKILL with runit's restart off, want %d (the other services')", pids, want)
 		}
 		upAt := time.Now()
 		b.Sv(t, "up", "backend-announcer")
@@ -434,54 +543,59 @@ func TestMultiHost(t *testing.T) {
 
 	t.Run("EtcdMemberLoss", func(t *testing.T) {
 		for _, tc := range []struct {
-			name   string
-			leader bool
+			name string
+			pick func(t *testing.T) *multihost.Member
 		}{
-			{name: "Follower", leader: false},
-			{name: "Leader", leader: true},
+			// The member node-b's announcers hold their connections to: its keepalive
+			// stream must move to another member before the lease runs out.
+			{name: "AnnouncersMember", pick: func(t *testing.T) *multihost.Member {
+				return l.MemberAt(t, b.EtcdPeer(t))
+			}},
+			{name: "Leader", pick: func(t *testing.T) *multihost.Member { return l.Leader(t) }},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				leader := l.Leader(t)
-				victim := leader
-				if !tc.leader {
-					for _, m := range l.Members() {
-						if m != leader {
-							victim = m
-							break
-						}
-					}
-				}
+				l.waitAll(t, 30*time.Second, "node-a", "node-b")
+				victim := tc.pick(t)
+				wasLeader := victim == l.Leader(t)
 				victim.Kill(t)
-				// Records must stay for two TTLs: the lease is kept alive through the
+				killed := time.Now()
+				defer func() {
+					victim.Start(t)
+					l.WaitMember(t, victim, 60*time.Second)
+				}()
+				// Records must stay for two TTLs: the leases are kept alive through the
 				// remaining members (the announcers hold every endpoint).
-				end := time.Now().Add(2*mhTTL*time.Second + time.Second)
-				for time.Now().Before(end) {
+				var missing []string
+				for time.Now().Before(killed.Add(2*mhTTL*time.Second + time.Second)) {
 					if got := l.instances(t); !slices.Equal(got, []string{"node-a", "node-b"}) {
-						t.Fatalf("after killing %s (leader %v): backend records %v, want both", victim.Name, tc.leader, got)
-					}
-					if got := l.digA(t, "backend"); !slices.Equal(got, l.ips("node-a", "node-b")) {
-						t.Errorf("after killing %s: A = %v, want both hosts", victim.Name, got)
+						missing = append(missing, fmt.Sprintf("%.1fs:%v", time.Since(killed).Seconds(), got))
+					} else if got := l.digA(t, "backend"); !slices.Equal(got, l.ips("node-a", "node-b")) {
+						missing = append(missing, fmt.Sprintf("%.1fs:A=%v", time.Since(killed).Seconds(), got))
 					}
 					time.Sleep(250 * time.Millisecond)
 				}
+				if len(missing) > 0 {
+					t.Errorf("after killing etcd member %s (leader: %v) records were missing in %d samples (time since kill: records): %v",
+						victim.Name, wasLeader, len(missing), missing)
+				}
+				l.waitAll(t, 15*time.Second, "node-a", "node-b")
 				l.check(t, "node-a", "node-b")
-				victim.Start(t)
-				l.WaitMember(t, victim, 30*time.Second)
 			})
 		}
 	})
 
 	t.Run("PartitionFromEtcd", func(t *testing.T) {
+		l.waitAll(t, 30*time.Second, "node-a", "node-b")
 		cut := time.Now()
 		b.Disconnect(t)
-		l.waitLive(t, mhExpire, "node-a")
-		l.figure(t, "node-b partitioned -> its record gone", time.Since(cut))
+		l.waitAll(t, mhExpire, "node-a")
+		l.figure(t, "node-b partitioned -> its records gone", time.Since(cut))
 		l.check(t, "node-a") // node-b still runs its backend and one announcer
 		healed := time.Now()
 		b.Reconnect(t)
-		l.waitLive(t, 20*time.Second, "node-a", "node-b")
+		l.waitAll(t, 20*time.Second, "node-a", "node-b")
 		l.check(t, "node-a", "node-b")
-		l.figure(t, "partition healed -> node-b record back", time.Since(healed))
+		l.figure(t, "partition healed -> node-b records back", time.Since(healed))
 	})
 
 	t.Run("DockerDaemonRestart", func(t *testing.T) {
@@ -556,10 +670,11 @@ func TestMultiHost(t *testing.T) {
 	})
 
 	t.Run("HostLoss", func(t *testing.T) {
+		l.waitAll(t, 30*time.Second, "node-a", "node-b")
 		lost := time.Now()
 		a.Kill(t)
-		l.waitLive(t, mhExpire, "node-b")
-		l.figure(t, "node-a lost -> its record gone, DNS answers node-b only", time.Since(lost))
+		l.waitAll(t, mhExpire, "node-b")
+		l.figure(t, "node-a lost -> its records gone, DNS answers node-b only", time.Since(lost))
 		if d := time.Since(lost); d < time.Second {
 			// A record gone this fast was withdrawn, not expired: the host did not die at once.
 			t.Errorf("node-a's record gone %s after the host died: want it to expire with the lease", d)
@@ -573,7 +688,7 @@ func TestMultiHost(t *testing.T) {
 		// The machine boots again: runit starts its services and the record comes back.
 		booted := time.Now()
 		a.Boot(t)
-		l.waitLive(t, 30*time.Second, "node-a", "node-b")
+		l.waitAll(t, 30*time.Second, "node-a", "node-b")
 		l.check(t, "node-a", "node-b")
 		l.figure(t, "node-a booted again -> record back", time.Since(booted))
 	})

@@ -132,6 +132,18 @@ func (l *Lab) Leader(t testing.TB) *Member {
 	return nil
 }
 
+// MemberAt returns the member with address ip.
+func (l *Lab) MemberAt(t testing.TB, ip string) *Member {
+	t.Helper()
+	for _, m := range l.Members() {
+		if m.IP == ip {
+			return m
+		}
+	}
+	t.Fatalf("no etcd member at %s", ip)
+	return nil
+}
+
 // Kill SIGKILLs the member's container: the process dies with no chance to hand over.
 func (m *Member) Kill(t testing.TB) {
 	t.Helper()

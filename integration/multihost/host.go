@@ -66,7 +66,8 @@ func (l *Lab) StartHost(t testing.TB, name string, n int, services ...Service) *
 	return h
 }
 
-// ContainerName is the Docker name of the host's container for service svc.
+// ContainerName is the Docker name of the host's container for service svc. Every
+// container of a host must be named so: Kill and the orphan checks find them by name.
 func (h *Host) ContainerName(svc string) string { return h.Container + "-" + svc }
 
 // Exec runs a command on the host and returns its output.
@@ -129,7 +130,7 @@ func (h *Host) KillProcess(t testing.TB, pid int) {
 func (h *Host) Kill(t testing.TB) {
 	t.Helper()
 	mustDocker(t, "kill", h.Container)
-	ids := strings.Fields(mustDocker(t, "ps", "-aq", "--filter", "label="+Label+"="+h.lab.Prefix, "--filter", "label="+HostLabel+"="+h.Name))
+	ids := strings.Fields(mustDocker(t, "ps", "-aq", "--filter", "name="+h.Container+"-"))
 	for _, id := range ids {
 		if name, _ := Docker("inspect", "-f", "{{.Name}}", id); strings.TrimPrefix(name, "/") != h.Container {
 			Docker("rm", "-f", id)
@@ -141,6 +142,33 @@ func (h *Host) Kill(t testing.TB) {
 func (h *Host) Boot(t testing.TB) {
 	t.Helper()
 	mustDocker(t, "start", h.Container)
+}
+
+// EtcdPeer returns the etcd member address most of the host's established connections to
+// port 2379 go to (busybox netstat in the host's network namespace).
+func (h *Host) EtcdPeer(t testing.TB) string {
+	t.Helper()
+	out, err := h.Exec("netstat", "-tn")
+	if err != nil {
+		t.Fatalf("netstat on %s: %v", h.Name, err)
+	}
+	count := map[string]int{}
+	best := ""
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || f[5] != "ESTABLISHED" || !strings.HasSuffix(f[4], ":2379") {
+			continue
+		}
+		ip := strings.TrimSuffix(f[4], ":2379")
+		count[ip]++
+		if count[ip] > count[best] {
+			best = ip
+		}
+	}
+	if best == "" {
+		t.Fatalf("%s has no connection to an etcd member:\n%s", h.Name, out)
+	}
+	return best
 }
 
 // Disconnect cuts the host off the lab network (and so from etcd): its network interface

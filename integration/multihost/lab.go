@@ -127,11 +127,21 @@ func (l *Lab) cleanup() {
 	for _, h := range hosts {
 		Docker("rm", "-f", h.Container)
 	}
-	if out, err := Docker("ps", "-aq", "--filter", "label="+Label+"="+l.Prefix); err == nil && out != "" {
-		Docker(append([]string{"rm", "-f"}, strings.Fields(out)...)...)
+	// By label, and by name for containers a host started without the lab's labels.
+	for _, filter := range []string{"label=" + Label + "=" + l.Prefix, "name=" + l.Prefix + "-"} {
+		if out, err := Docker("ps", "-aq", "--filter", filter); err == nil && out != "" {
+			Docker(append([]string{"rm", "-f"}, strings.Fields(out)...)...)
+		}
 	}
 	Docker("network", "rm", l.Network)
 	Docker("rmi", l.Image)
+}
+
+// OwnerLabels are the docker run --label arguments that mark a container as the lab's, for
+// containers a host starts (e.g. through rundock's args option), so cleanup and the sweep
+// of dead runs find them.
+func (h *Host) OwnerLabels() string {
+	return fmt.Sprintf("--label %s=%s --label %s=%s --label '%s'", Label, h.lab.Prefix, HostLabel, h.Name, h.owner)
 }
 
 // owner is the --label value marking what this test process creates.
@@ -188,10 +198,11 @@ func sweep(t testing.TB) {
 	}
 }
 
-// Containers returns "NAME STATE" for every container of the lab, sorted.
+// Containers returns "NAME STATE" for every container of the lab (every name starts with
+// the lab's prefix), sorted.
 func (l *Lab) Containers(t testing.TB) []string {
 	t.Helper()
-	out, err := Docker("ps", "-a", "--filter", "label="+Label+"="+l.Prefix, "--format", "{{.Names}} {{.State}}")
+	out, err := Docker("ps", "-a", "--filter", "name="+l.Prefix+"-", "--format", "{{.Names}} {{.State}}")
 	if err != nil {
 		t.Fatalf("cannot list the lab's containers: %v", err)
 	}

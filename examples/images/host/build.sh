@@ -3,7 +3,8 @@
 # for the multi-host tests. It holds Debian's runit (runsvdir, runsv, sv), the docker CLI
 # (talking to the engine through a mounted /var/run/docker.sock), Debian's etcd 3.4, busybox
 # as /bin/sh and its applets, the libc those binaries need, and a static announcer built from
-# this checkout. Packed with `docker import`, like the echo image.
+# this checkout, and rundock (static) to render and apply service trees on the host.
+# Packed with `docker import`, like the echo image.
 # Usage: examples/images/host/build.sh [TAG]   (default rundock-host:latest)
 # ANNOUNCER_BIN=/path/announcer uses a prebuilt static announcer instead of building one.
 set -euo pipefail
@@ -14,10 +15,10 @@ root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 
 mkdir -p "$root/bin" "$root/usr/bin" "$root/usr/local/bin" "$root/tmp" "$root/root" \
-  "$root/etc" "$root/var/run" "$root/data" "$root/service"
+  "$root/etc/sv" "$root/var/run" "$root/var/log" "$root/data" "$root/service"
 chmod 1777 "$root/tmp"
 # Each program goes to /usr/bin in the image, wherever it is on this machine.
-for name in runsvdir runsv sv docker etcd etcdctl; do
+for name in runsvdir runsv sv svlogd docker etcd etcdctl; do
   b=$(command -v "$name") || { echo "build.sh: $name is missing: run scripts/setup.sh (runit, docker.io, etcd-server, etcd-client)" >&2; exit 1; }
   cp "$b" "$root/usr/bin/$name"
   # The shared libraries it needs (libc and the loader on Debian 12; none when static).
@@ -28,8 +29,9 @@ for name in runsvdir runsv sv docker etcd etcdctl; do
   done
 done
 cp /bin/busybox "$root/bin/busybox"
-for a in sh ash cat echo hostname kill ls mkdir ps rm sleep pidof grep ip wget cut tr head; do
-  ln -s busybox "$root/bin/$a"
+# Every busybox applet (sh, date, sleep, timeout, mv, ...) the rendered scripts may use.
+for a in $(/bin/busybox --list); do
+  [ -e "$root/bin/$a" ] || [ -e "$root/usr/bin/$a" ] || ln -s busybox "$root/bin/$a"
 done
 echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
 echo 'root:x:0:' >"$root/etc/group"
@@ -38,9 +40,10 @@ if [ -n "${ANNOUNCER_BIN:-}" ]; then
 else
   (cd "$repo" && CGO_ENABLED=0 go build -trimpath -o "$root/usr/local/bin/announcer" ./cmd/announcer)
 fi
+(cd "$repo" && CGO_ENABLED=0 go build -trimpath -o "$root/usr/local/bin/rundock" ./cmd/rundock)
 
 tar -C "$root" -c . | docker import \
-  --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin HOME=/root' \
+  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root' \
   --change 'CMD ["/usr/bin/runsvdir", "-P", "/service"]' \
   - "$tag" >/dev/null
 echo "$tag"
