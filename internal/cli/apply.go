@@ -278,25 +278,30 @@ func runApply(cmd *cobra.Command, f applyFlags, opts *optionFlags) error {
 			break
 		}
 	}
-	if err := printResults(cmd.OutOrStdout(), f, results); err != nil {
+	if err := printResults(cmd.OutOrStdout(), f, results, failed != nil); err != nil {
 		return err
 	}
 	return failed
 }
 
-func printResults(w io.Writer, f applyFlags, results []apply.Result) error {
+// printResults prints every result; with lastFailed, the last one is the run that failed
+// (text output says so; JSON output carries the error in msg and the exit code says it).
+func printResults(w io.Writer, f applyFlags, results []apply.Result, lastFailed bool) error {
 	if f.output == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(results)
 	}
-	for _, r := range results {
+	for i, r := range results {
 		verb := "ok"
 		if r.Changed {
 			verb = "changed"
 			if f.dryRun {
 				verb = "would change"
 			}
+		}
+		if lastFailed && i == len(results)-1 {
+			verb = "failed"
 		}
 		fmt.Fprintf(w, "%s: %s (%s): %s\n", r.Name, verb, r.State, r.Msg)
 		for _, warn := range r.Warnings {
