@@ -60,11 +60,10 @@ func onlyBlanks(s string, from, to int) error {
 func argsErr(s string, err error) error {
 	var pe syntax.ParseError
 	if errors.As(err, &pe) {
-		msg := pe.Text
 		if pe.Incomplete {
-			msg = "unbalanced quote: " + msg
+			return fmt.Errorf("%w: %q at column %d: unbalanced quote: %s: close it", ErrBadArgs, s, pe.Pos.Col(), pe.Text)
 		}
-		return fmt.Errorf("%w: %q at column %d: %s (quote shell characters, e.g. ';' or \"a;b\")", ErrBadArgs, s, pe.Pos.Col(), msg)
+		return fmt.Errorf("%w: %q at column %d: %s: quote shell characters, e.g. ';' or \"a;b\"", ErrBadArgs, s, pe.Pos.Col(), pe.Text)
 	}
 	return fmt.Errorf("%w: %q: %v", ErrBadArgs, s, err)
 }

@@ -73,6 +73,7 @@ func FromMap(m map[string]any, host string) (Service, error) {
 	var s Service
 	var errs []error
 	set := map[string]bool{}
+	failed := map[string]bool{} // options that could not be read: not validated again
 	v := reflect.ValueOf(&s).Elem()
 	for _, key := range sortedKeys(m) {
 		val := m[key]
@@ -86,17 +87,18 @@ func FromMap(m map[string]any, host string) (Service, error) {
 		}
 		if err := coerce(v.Field(opt.index), opt, val); err != nil {
 			errs = append(errs, err)
+			failed[key] = true
 			continue
 		}
 		set[key] = true
 	}
-	if len(errs) > 0 {
-		return Service{}, errors.Join(errs...)
-	}
 	host, _, _ = strings.Cut(strings.ToLower(strings.TrimSpace(host)), ".")
 	applyDefaults(&s, set, host)
-	if err := validate(&s, set); err != nil {
-		return Service{}, err
+	if err := validate(&s, set, failed); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return Service{}, errors.Join(errs...)
 	}
 	return s, nil
 }

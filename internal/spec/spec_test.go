@@ -203,7 +203,7 @@ func TestFromMap_Errors(t *testing.T) {
 
 func TestFromMap_AllErrorsAtOnce(t *testing.T) {
 	_, err := FromMap(map[string]any{"name": "Web", "image": "nginx", "announce": "x", "colour": "red"}, "h")
-	for _, w := range []string{"colour", "option announce"} {
+	for _, w := range []string{"colour", "option announce", "option name"} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("error %v does not mention %q", err, w)
 		}

@@ -37,15 +37,15 @@ const labelRule = "use 1 to 63 lowercase letters, digits and '-', not starting o
 // by hand) and returns it with ArgWords split from Args. Renderers call it so that no
 // unchecked value reaches a script.
 func Validate(s Service) (Service, error) {
-	if err := validate(&s, nil); err != nil {
+	if err := validate(&s, nil, nil); err != nil {
 		return Service{}, err
 	}
 	return s, nil
 }
 
 // validate checks a Service with defaults applied and fills ArgWords; set holds the
-// options the user gave (nil: unknown).
-func validate(s *Service, set map[string]bool) error {
+// options the user gave (nil: unknown), failed those already reported as unreadable.
+func validate(s *Service, set, failed map[string]bool) error {
 	var errs []error
 	add := func(e error) {
 		if e != nil {
@@ -54,6 +54,9 @@ func validate(s *Service, set map[string]bool) error {
 	}
 	// Control characters first: an option that has one gets no other message.
 	bad := controlChars(s, &errs)
+	for k := range failed {
+		bad[k] = true
+	}
 	check := func(option string, fn func() error) {
 		if !bad[option] {
 			add(fn())
@@ -64,6 +67,9 @@ func validate(s *Service, set map[string]bool) error {
 	for _, name := range Options() {
 		r, ok := intRanges[name]
 		if !ok {
+			continue
+		}
+		if bad[name] {
 			continue
 		}
 		n := int(v.Field(options[name].index).Int())
@@ -106,7 +112,7 @@ func validate(s *Service, set map[string]bool) error {
 		return enum("announce_as", s.AnnounceAs, AnnouncePublic, AnnouncePrivate, AnnounceContainer)
 	})
 	check("port", func() error {
-		if set["port"] && s.Announce == 0 {
+		if set["port"] && s.Announce == 0 && !bad["announce"] {
 			return optErr(ErrBadValue, "port", "%d is set without announce: set announce (the port to publish in DNS) too, or leave port out", s.Port)
 		}
 		return nil
