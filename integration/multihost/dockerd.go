@@ -56,10 +56,15 @@ func (d *Dockerd) Start(t testing.TB) {
 		t.Fatal(err)
 	}
 	d.log = log
+	// Never --bridge=none: a dockerd started with it deletes the host's docker0 (moby's
+	// removeDefaultBridgeInterface), breaking the shared engine. Give it a bridge of its own.
+	if err := privateBridge(); err != nil {
+		t.Fatal(err)
+	}
 	d.cmd = exec.Command("dockerd", "--config-file", filepath.Join(d.Dir, "daemon.json"),
 		"--data-root", filepath.Join(d.Dir, "data"), "--exec-root", filepath.Join(d.Dir, "exec"),
 		"--pidfile", filepath.Join(d.Dir, "dockerd.pid"), "-H", d.Host,
-		"--bridge=none", "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs",
+		"--bridge=" + privateBridgeName, "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs",
 		"--cgroup-parent", filepath.Base(d.Dir))
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -160,4 +165,25 @@ func (d *Dockerd) tail() string {
 		b = b[i+1:]
 	}
 	return string(b)
+}
+
+// privateBridgeName is the bridge private engines attach their unused default network to.
+const privateBridgeName = "rdtest-mh-br0"
+
+// privateBridge creates privateBridgeName, with an address no other network uses, unless it
+// exists already.
+func privateBridge() error {
+	if exec.Command("ip", "link", "show", privateBridgeName).Run() == nil {
+		return nil
+	}
+	for _, args := range [][]string{
+		{"link", "add", privateBridgeName, "type", "bridge"},
+		{"addr", "add", "10.213.255.1/24", "dev", privateBridgeName},
+		{"link", "set", privateBridgeName, "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("cannot create bridge %s: ip %s: %v: %s", privateBridgeName, strings.Join(args, " "), err, out)
+		}
+	}
+	return nil
 }
