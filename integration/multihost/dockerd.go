@@ -64,7 +64,7 @@ func (d *Dockerd) Start(t testing.TB) {
 	d.cmd = exec.Command("dockerd", "--config-file", filepath.Join(d.Dir, "daemon.json"),
 		"--data-root", filepath.Join(d.Dir, "data"), "--exec-root", filepath.Join(d.Dir, "exec"),
 		"--pidfile", filepath.Join(d.Dir, "dockerd.pid"), "-H", d.Host,
-		"--bridge=" + privateBridgeName, "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs",
+		"--bridge="+privateBridgeName, "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs",
 		"--cgroup-parent", filepath.Base(d.Dir))
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
