@@ -18,9 +18,10 @@ import (
 
 // Dockerd is a private Docker engine (a second dockerd with its own data, exec root,
 // socket and containerd) that a test may stop and start: restarting the shared engine would
-// break every other test running on it. It uses the vfs storage driver and no bridge,
-// iptables or masquerading, so it touches nothing of the shared engine's networking; its
-// containers run with --network host or none.
+// break every other test running on it. It uses the vfs storage driver, a bridge of its
+// own (never --bridge=none, which deletes the shared engine's docker0) and no iptables or
+// masquerading, so it touches nothing of the shared engine's networking; its containers
+// run with --network host.
 type Dockerd struct {
 	Dir  string // data, exec root, socket and log
 	Host string // DOCKER_HOST value: unix://DIR/docker.sock
@@ -151,6 +152,8 @@ func (d *Dockerd) remove() {
 		}
 	}
 	os.RemoveAll(d.Dir)
+	// The bridge serves this engine only (one private engine per test binary at a time).
+	exec.Command("ip", "link", "del", privateBridgeName).Run()
 	// The engine's --cgroup-parent directories, one per controller (cgroup v1) or one (v2).
 	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + filepath.Base(d.Dir))
 	for _, c := range append(dirs, "/sys/fs/cgroup/"+filepath.Base(d.Dir)) {
