@@ -252,9 +252,9 @@ func (l *mhLab) waitAll(t *testing.T, timeout time.Duration, hosts ...string) ti
 	return time.Since(start)
 }
 
-// startLab builds the images, starts three etcd members, CoreDNS on all of them, and the
+// startMHLab builds the images, starts three etcd members, CoreDNS on all of them, and the
 // two hosts.
-func startLab(t *testing.T) *mhLab {
+func startMHLab(t *testing.T) *mhLab {
 	testenv.Need(t, "docker", "dig", "coredns")
 	image := testenv.BuildEchoImage(t)
 	start := time.Now()
@@ -290,7 +290,7 @@ func startLab(t *testing.T) *mhLab {
 // cluster. The subtests run in order and each leaves both hosts live, except host loss,
 // which runs last.
 func TestMultiHost(t *testing.T) {
-	l := startLab(t)
+	l := startMHLab(t)
 	a, b := l.hosts["node-a"], l.hosts["node-b"]
 	if t.Failed() {
 		return
@@ -319,7 +319,7 @@ func TestMultiHost(t *testing.T) {
 			if got := l.dns.Dig(t, h.Name+".backend."+mhDomain, "A"); !slices.Equal(got, []string{h.IP}) {
 				t.Errorf("A %s.backend = %v, want [%s]", h.Name, got, h.IP)
 			}
-			body := httpGet(t, fmt.Sprintf("http://%s:%d/", h.IP, l.ports[h.Name]))
+			body := mhGet(t, fmt.Sprintf("http://%s:%d/", h.IP, l.ports[h.Name]))
 			if !strings.HasPrefix(body, h.Name+" ") {
 				t.Errorf("backend on %s answered %q, want its instance %s", h.Name, body, h.Name)
 			}
@@ -356,7 +356,7 @@ func TestMultiHost(t *testing.T) {
 		for _, h := range []*multihost.Host{a, b} {
 			addr := want[h.Name]
 			ips = append(ips, strings.TrimSuffix(addr, ":8080"))
-			if body := httpGet(t, "http://"+addr+"/"); !strings.HasPrefix(body, h.Name+" ") {
+			if body := mhGet(t, "http://"+addr+"/"); !strings.HasPrefix(body, h.Name+" ") {
 				t.Errorf("web on %s (%s) answered %q, want its instance %s", h.Name, addr, body, h.Name)
 			}
 		}
@@ -636,7 +636,7 @@ func TestMultiHost(t *testing.T) {
 		if got := l.digA(t, "restart"); !slices.Equal(got, []string{"127.0.0.1"}) {
 			t.Errorf("A restart = %v, want [127.0.0.1]", got)
 		}
-		if body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); !strings.HasPrefix(body, "engine-host ") {
+		if body := mhGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); !strings.HasPrefix(body, "engine-host ") {
 			t.Errorf("restart answered %q, want engine-host", body)
 		}
 
@@ -694,8 +694,8 @@ func TestMultiHost(t *testing.T) {
 	})
 }
 
-// httpGet returns the body of a GET on url.
-func httpGet(t *testing.T, url string) string {
+// mhGet returns the body of a GET on url.
+func mhGet(t *testing.T, url string) string {
 	t.Helper()
 	c := http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(url)
