@@ -55,6 +55,7 @@ var optionHelp = map[string]string{
 	"dns_ttl":             "record ttl field in seconds (default: ttl)",
 	"priority":            "SRV priority",
 	"weight":              "SRV weight",
+	"host":                "address to publish on and announce, instead of the discovered one",
 	"public_interface":    "interface to take the public address from",
 	"private_interface":   "interface to take the private address from",
 	"etcd_cacert":         "CA certificate file for etcd TLS",

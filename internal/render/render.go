@@ -76,6 +76,7 @@ type runData struct {
 	Rundock, Announcer string
 	Lookups            []lookup
 	AnnounceAlias      string // ANNOUNCE_IP=$ALIAS, when ANNOUNCE_IP is used
+	AnnounceHost       string // ANNOUNCE_IP='HOST', when the host option sets it
 	PublishAnnounce    bool
 	EnvKeys            []string
 	InspectFormat      string
@@ -134,7 +135,9 @@ func Render(s spec.Service) (tree.Tree, error) {
 		}
 	}
 	d.PublishAnnounce = s.Announce != 0 && s.AnnounceAs != spec.AnnounceContainer
-	if d.PublishAnnounce || used["ANNOUNCE_IP"] {
+	if s.Host != "" && (d.PublishAnnounce || used["ANNOUNCE_IP"]) {
+		d.AnnounceHost = s.Host
+	} else if d.PublishAnnounce || used["ANNOUNCE_IP"] {
 		switch s.AnnounceAs {
 		case spec.AnnouncePublic:
 			used["PUBLIC_IP"] = true

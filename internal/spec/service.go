@@ -72,21 +72,25 @@ type Service struct {
 	LogCount int    `json:"log_count,omitempty"`
 
 	// Announcer options, passed through to the rendered announcer service.
-	AnnounceName     string   `json:"announce_name,omitempty"` // DNS service name, default Name
-	Instance         string   `json:"instance,omitempty"`      // default: short host name
-	Domain           string   `json:"domain,omitempty"`
-	EtcdEndpoints    []string `json:"etcd_endpoints,omitempty"`
-	TTL              int      `json:"ttl,omitempty"`     // lease seconds
-	DNSTTL           int      `json:"dns_ttl,omitempty"` // record ttl field
-	Priority         int      `json:"priority,omitempty"`
-	Weight           int      `json:"weight,omitempty"`
-	PublicInterface  string   `json:"public_interface,omitempty"`
-	PrivateInterface string   `json:"private_interface,omitempty"`
-	EtcdCACert       string   `json:"etcd_cacert,omitempty"`
-	EtcdCert         string   `json:"etcd_cert,omitempty"`
-	EtcdKey          string   `json:"etcd_key,omitempty"`
-	EtcdUser         string   `json:"etcd_user,omitempty"`
-	EtcdPasswordFile string   `json:"etcd_password_file,omitempty"`
+	AnnounceName  string   `json:"announce_name,omitempty"` // DNS service name, default Name
+	Instance      string   `json:"instance,omitempty"`      // default: short host name
+	Domain        string   `json:"domain,omitempty"`
+	EtcdEndpoints []string `json:"etcd_endpoints,omitempty"`
+	TTL           int      `json:"ttl,omitempty"`     // lease seconds
+	DNSTTL        int      `json:"dns_ttl,omitempty"` // record ttl field
+	Priority      int      `json:"priority,omitempty"`
+	Weight        int      `json:"weight,omitempty"`
+	// Host is the address to publish the container on and announce, instead of the one
+	// discovered for announce_as (public or private): a NAT or multi-homed host, or a
+	// loopback address on a single machine.
+	Host             string `json:"host,omitempty"`
+	PublicInterface  string `json:"public_interface,omitempty"`
+	PrivateInterface string `json:"private_interface,omitempty"`
+	EtcdCACert       string `json:"etcd_cacert,omitempty"`
+	EtcdCert         string `json:"etcd_cert,omitempty"`
+	EtcdKey          string `json:"etcd_key,omitempty"`
+	EtcdUser         string `json:"etcd_user,omitempty"`
+	EtcdPasswordFile string `json:"etcd_password_file,omitempty"`
 
 	SvDir      string `json:"sv_dir,omitempty"`
 	ServiceDir string `json:"service_dir,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/netip"
 	"net/url"
 	"path"
@@ -239,6 +240,18 @@ func validate(s *Service, set, failed map[string]bool) error {
 				strings.ContainsAny(e, ", '\"\\") {
 				return optErr(ErrBadValue, "etcd_endpoints", "%q is not an http(s) URL of an etcd member (e.g. http://10.0.0.1:2379)", e)
 			}
+		}
+		return nil
+	})
+	check("host", func() error {
+		if s.Host == "" {
+			return nil
+		}
+		if ip := net.ParseIP(s.Host); ip == nil || ip.To4() == nil {
+			return optErr(ErrBadValue, "host", "%q is not an IPv4 address (e.g. 10.0.0.5)", s.Host)
+		}
+		if s.AnnounceAs == AnnounceContainer {
+			return optErr(ErrBadValue, "host", "%q cannot be used with announce_as container, which announces the container's own address: drop host or announce as public or private", s.Host)
 		}
 		return nil
 	})
