@@ -189,7 +189,7 @@ info "resolver approach, http://127.0.0.1:$resolver_port/:"; tally "http://127.0
 
 step "stop backend-a (sv down): its record is withdrawn, traffic moves to backend-b"
 t0=$(date +%s.%N)
-sv -w 30 down "$demo/service/backend-a" >/dev/null || fail "sv down backend-a"
+sv -w 30 down "$demo/service/docker-backend-a" >/dev/null || fail "sv down backend-a"
 wait_for 10 "backend-a withdrawn from DNS" sh -c "[ \$(dig @127.0.0.1 -p $dns_port +short backend.$zone A | wc -l) -eq 1 ]"
 info "record gone $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}') s after sv down"
 info "backend.$zone A now:"; dig_short "backend.$zone" A | sed 's/^/      /'
@@ -199,7 +199,7 @@ sleep 5 # the resolver caches for valid=5s
 info "resolver approach (after its 5 s cache):"; tally "http://127.0.0.1:$resolver_port/" 6
 
 step "start backend-a again"
-sv -w 30 up "$demo/service/backend-a" >/dev/null || fail "sv up backend-a"
+sv -w 30 up "$demo/service/docker-backend-a" >/dev/null || fail "sv up backend-a"
 wait_for 30 "backend-a announced again" sh -c "[ \$(dig @127.0.0.1 -p $dns_port +short backend.$zone A | wc -l) -eq 2 ]"
 wait_for 10 "upstreams re-rendered" grep -q 127.0.0.2 "$demo/nginx/upstreams.conf"
 info "upstream approach:"; tally "http://127.0.0.1:$http_port/" 6
