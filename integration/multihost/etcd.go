@@ -150,6 +150,19 @@ func (m *Member) Kill(t testing.TB) {
 	mustDocker(t, "kill", m.Container)
 }
 
+// Disconnect cuts the member off the lab network: it stays alive, and connections to it
+// hang without a reset, as when its machine loses power or its link.
+func (m *Member) Disconnect(t testing.TB, l *Lab) {
+	t.Helper()
+	mustDocker(t, "network", "disconnect", l.Network, m.Container)
+}
+
+// Reconnect heals Disconnect, with the same address.
+func (m *Member) Reconnect(t testing.TB, l *Lab) {
+	t.Helper()
+	mustDocker(t, "network", "connect", "--ip", m.IP, l.Network, m.Container)
+}
+
 // Start starts a killed member again with its data and address.
 func (m *Member) Start(t testing.TB) {
 	t.Helper()
