@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Host is one machine of the lab: a container with its own host name, address and PID
@@ -126,16 +127,19 @@ func (h *Host) KillProcess(t testing.TB, pid int) {
 // Kill loses the whole host at once, as a power cut would: SIGKILL to every process of
 // the machine first (the host container's PID namespace: runsvdir, runsv, the announcers,
 // none of which gets to clean up), then to the containers it started, which are removed.
-// The host container stays, stopped, so the machine can boot again with Boot.
-func (h *Host) Kill(t testing.TB) {
+// The host container stays, stopped, so the machine can boot again with Boot. Kill
+// returns when the machine was dead: when `docker kill` of the host returned.
+func (h *Host) Kill(t testing.TB) time.Time {
 	t.Helper()
 	mustDocker(t, "kill", h.Container)
+	dead := time.Now()
 	ids := strings.Fields(mustDocker(t, "ps", "-aq", "--filter", "name="+h.Container+"-"))
 	for _, id := range ids {
 		if name, _ := Docker("inspect", "-f", "{{.Name}}", id); strings.TrimPrefix(name, "/") != h.Container {
 			Docker("rm", "-f", id)
 		}
 	}
+	return dead
 }
 
 // Boot starts a killed host again: runsvdir starts its services from the same directory.
