@@ -440,14 +440,17 @@ scale() {
     echo "client: N gRPC connections and N keep-alive streams, as N processes would open. --ttl 30"
     echo "(keep-alive every 10 s). One Debian etcd 3.4 on loopback, fresh data dir per size."
     echo "Keep-alive latency: a probe client's KeepAliveOnce round trips, 10 per second, during the hold."
+    echo "All stop at once: every announcer withdraws (delete + revoke) at the same moment (a mass stop on"
+    echo "one etcd, the worst case); an announcer that cannot finish within its shutdown budget leaves"
+    echo "its record to expire with the lease (within the TTL)."
     echo
-    echo "| N | announced (etcd retries) | ramp-up | leases lost / etcd errors (hold) | records at end | keep-alive p50 / p95 / p99 / max | etcd CPU ramp / hold | etcd RSS max | bench RSS per announcer | strain |"
-    echo "|---:|---:|---:|---|---:|---|---:|---:|---:|---|"
+    echo "| N | announced (etcd retries) | ramp-up | leases lost / etcd errors (hold) | records at end | keep-alive p50 / p95 / p99 / max | etcd CPU ramp / hold | etcd RSS max | bench RSS per announcer | all stop at once | strain |"
+    echo "|---:|---:|---:|---|---:|---|---:|---:|---:|---|---|"
   } >"$f"
   for n in $SCALE_SIZES; do
     start_etcd "scale$n"
     "$work/bin/scale" -endpoints "$ETCD_EP" -etcd-pid "$ETCD_PID" -n "$n" -hold "$SCALE_HOLD" >>"$f" \
-      || echo "| $n | scale run failed (see the log) | | | | | | | | |" >>"$f"
+      || echo "| $n | scale run failed (see the log) | | | | | | | | | |" >>"$f"
     kill "$ETCD_PID"; wait "$ETCD_PID" 2>/dev/null || true
   done
   add_section "Scale" "$f"

@@ -24,7 +24,9 @@ services=(backend-a backend-b frontend)
 declare -A host=([backend-a]=127.0.0.2 [backend-b]=127.0.0.3 [frontend]=127.0.0.1)
 
 n=0
-step() { n=$((n + 1)); current="$*"; printf '\n\033[1m[%d] %s\033[0m\n' "$n" "$*"; }
+bold='' plain=''
+if [ -t 1 ]; then bold=$(printf '\033[1m') plain=$(printf '\033[0m'); fi
+step() { n=$((n + 1)); current="$*"; printf '\n%s[%d] %s%s\n' "$bold" "$n" "$*" "$plain"; }
 info() { printf '    %s\n' "$*"; }
 fail() { printf '\ndemo: step %d (%s) failed: %s\n' "$n" "${current:-setup}" "$*" >&2; exit 1; }
 

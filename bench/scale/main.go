@@ -39,9 +39,9 @@ import (
 // counter is a slog handler that counts the announcers' state-change lines by message
 // and passes warnings on to stderr (sampled).
 type counter struct {
-	announced, lost, unreachable, other atomic.Int64
-	warned                              atomic.Int64
-	out                                 slog.Handler
+	announced, lost, unreachable, noWithdraw atomic.Int64
+	warned                                   atomic.Int64
+	out                                      slog.Handler
 }
 
 func (c *counter) Enabled(context.Context, slog.Level) bool { return true }
@@ -55,6 +55,8 @@ func (c *counter) Handle(ctx context.Context, r slog.Record) error {
 		c.lost.Add(1)
 	case strings.HasPrefix(r.Message, "etcd unreachable"):
 		c.unreachable.Add(1)
+	case strings.HasPrefix(r.Message, "stopped; cannot withdraw"):
+		c.noWithdraw.Add(1)
 	}
 	if r.Level >= slog.LevelWarn && c.warned.Add(1) <= 5 {
 		return c.out.Handle(ctx, r)
@@ -191,7 +193,9 @@ hold:
 	t2 := time.Now()
 	stopAll()
 	wg.Wait()
-	log.Info("stopped", "n", *n, "took", time.Since(t2).Round(time.Millisecond))
+	stopTook := time.Since(t2)
+	noWithdraw := cnt.noWithdraw.Load()
+	log.Info("stopped", "n", *n, "took", stopTook.Round(time.Millisecond), "not_withdrawn", noWithdraw)
 
 	rampCPU := float64(cpu1-cpu0) / measure.ClockTicks / ramp.Seconds() * 100
 	holdCPU := float64(cpu2-cpu1) / measure.ClockTicks / held.Seconds() * 100
@@ -210,6 +214,9 @@ hold:
 	if unr > 0 {
 		strain = append(strain, "etcd calls over the timeout while holding")
 	}
+	if noWithdraw > 0 {
+		strain = append(strain, fmt.Sprintf("all stopped at once: %d could not withdraw within the announcer's 700 ms shutdown budget (their records expire with the lease)", noWithdraw))
+	}
 	if p := lat.Pct(99); p > time.Second {
 		strain = append(strain, "keep-alive p99 over 1 s")
 	} else if p > 100*time.Millisecond {
@@ -218,9 +225,9 @@ hold:
 	if len(strain) == 0 {
 		strain = append(strain, "none seen")
 	}
-	// | N | announced (etcd retries during ramp-up) | ramp-up | leases lost / etcd errors during hold | records present at end | keep-alive p50 / p95 / p99 / max | etcd CPU ramp / hold | etcd RSS max | bench RSS per announcer | strain |
-	fmt.Printf("| %d | %d (%d retries) | %.1f s | %d / %d in %s | %s | %s / %s / %s / %s (%d probes, %d errors) | %.0f%% / %.1f%% | %s | %.0f KiB | %s |\n",
+	// | N | announced (etcd retries during ramp-up) | ramp-up | leases lost / etcd errors during hold | records present at end | keep-alive p50 / p95 / p99 / max | etcd CPU ramp / hold | etcd RSS max | bench RSS per announcer | all stop at once | strain |
+	fmt.Printf("| %d | %d (%d retries) | %.1f s | %d / %d in %s | %s | %s / %s / %s / %s (%d probes, %d errors) | %.0f%% / %.1f%% | %s | %.0f KiB | %.1f s, %d not withdrawn | %s |\n",
 		*n, up, rampRetries, ramp.Seconds(), lost, unr, held.Round(time.Second), present,
 		measure.Ms(lat.Pct(50)), measure.Ms(lat.Pct(95)), measure.Ms(lat.Pct(99)), measure.Ms(lat.Pct(100)), len(lat), probeErrors,
-		rampCPU, holdCPU, measure.MiB(maxRSS), perAnn, strings.Join(strain, "; "))
+		rampCPU, holdCPU, measure.MiB(maxRSS), perAnn, stopTook.Seconds(), noWithdraw, strings.Join(strain, "; "))
 }
