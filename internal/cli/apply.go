@@ -130,6 +130,12 @@ func (o *optionFlags) toMap(cmd *cobra.Command) map[string]any {
 			m[name] = env
 			continue
 		}
+		// One value is coerced like Ansible's key=value string (a comma list, or for
+		// command a string split like sh); a repeated flag is a list as given.
+		if len(*p) == 1 {
+			m[name] = (*p)[0]
+			continue
+		}
 		var l []any
 		for _, v := range *p {
 			l = append(l, v)

@@ -100,3 +100,28 @@ func TestIsModuleInvocation(t *testing.T) {
 		})
 	}
 }
+
+// A list option given once is coerced like Ansible's key=value string (comma-separated);
+// given several times, each flag is one element.
+func TestApply_ListFlags(t *testing.T) {
+	tmp := t.TempDir()
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"comma-separated", []string{"--etcd-endpoints", "http://10.0.0.1:2379,http://10.0.0.2:2379"}},
+		{"repeated", []string{"--etcd-endpoints", "http://10.0.0.1:2379", "--etcd-endpoints", "http://10.0.0.2:2379"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"apply", "--dry-run", "--diff", "--name", "web", "--image", "x", "--announce", "80",
+				"--sv-dir", filepath.Join(tmp, "sv"), "--service-dir", filepath.Join(tmp, "service")}, c.args...)
+			out, err := execute(t, args...)
+			if err != nil {
+				t.Fatalf("apply: %v\n%s", err, out)
+			}
+			if want := `--etcd-endpoints 'http://10.0.0.1:2379,http://10.0.0.2:2379'`; !strings.Contains(out, want) {
+				t.Fatalf("the announcer's run does not get both endpoints (%s):\n%s", want, out)
+			}
+		})
+	}
+}
