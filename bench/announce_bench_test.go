@@ -26,6 +26,8 @@ func influxdb(name, svDir string) map[string]any {
 	}
 }
 
+// BenchmarkSpecFromMap parses and validates the original influxdb invocation, as the
+// Ansible module receives it (every value a string).
 func BenchmarkSpecFromMap(b *testing.B) {
 	m := influxdb("influxdb", "/etc/sv")
 	b.ReportAllocs()
@@ -36,6 +38,7 @@ func BenchmarkSpecFromMap(b *testing.B) {
 	}
 }
 
+// BenchmarkRender renders the influxdb service's runit tree in memory.
 func BenchmarkRender(b *testing.B) {
 	s, err := spec.FromMap(influxdb("influxdb", "/etc/sv"), "host-1")
 	if err != nil {
@@ -83,6 +86,7 @@ func BenchmarkApplyPresent(b *testing.B) {
 	})
 }
 
+// BenchmarkRecord builds and parses a SkyDNS record and its key.
 func BenchmarkRecord(b *testing.B) {
 	r := skydns.Record{Host: "10.0.0.1", Port: 8086, TTL: 30}
 	b.Run("name=encode", func(b *testing.B) {
