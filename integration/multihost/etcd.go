@@ -40,7 +40,11 @@ func (l *Lab) StartEtcd(t testing.TB, n int) []*Member {
 			"--listen-client-urls", "http://0.0.0.0:2379", "--advertise-client-urls", m.Endpoint,
 			"--listen-peer-urls", "http://0.0.0.0:2380", "--initial-advertise-peer-urls", "http://"+m.IP+":2380",
 			"--initial-cluster", strings.Join(peers, ","), "--initial-cluster-state", "new",
-			"--initial-cluster-token", l.Prefix, "--logger", "zap", "--log-level", "warn")
+			"--initial-cluster-token", l.Prefix, "--logger", "zap", "--log-level", "warn",
+			// A member that comes back after a kill or cut would otherwise start an election and
+			// depose a healthy leader; a leader change resets every lease's remaining TTL
+			// (FIELD-NOTES), which stretches how long a dead host's records live.
+			"--pre-vote")
 	}
 	l.mu.Lock()
 	l.members = members
@@ -130,6 +134,41 @@ func (l *Lab) Leader(t testing.TB) *Member {
 	}
 	t.Fatal("no etcd member knows a leader")
 	return nil
+}
+
+// StableLeader waits until every member answers and names the same leader, unchanged for
+// hold: faults timed against the lease TTL must not overlap an election, which resets the
+// remaining TTL of every lease.
+func (l *Lab) StableLeader(t testing.TB, hold, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var leader uint64
+	var since time.Time
+	for {
+		agreed := uint64(0)
+		for _, m := range l.Members() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			st, err := status(ctx, m)
+			cancel()
+			if err != nil || st.Leader == 0 || (agreed != 0 && st.Leader != agreed) {
+				agreed = 0
+				break
+			}
+			agreed = st.Leader
+		}
+		switch {
+		case agreed == 0:
+			leader = 0
+		case agreed != leader:
+			leader, since = agreed, time.Now()
+		case time.Since(since) >= hold:
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("etcd members did not agree on one leader for %s within %s", hold, timeout)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // MemberAt returns the member with address ip.

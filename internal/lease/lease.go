@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -50,13 +51,7 @@ func (h *Holder) Put(ctx context.Context, value string) error {
 			return fmt.Errorf("cannot keep lease %x alive: %w", resp.ID, err)
 		}
 		lost := make(chan struct{})
-		go func() {
-			for range ch { // drain, or the client logs and drops responses
-			}
-			if kctx.Err() == nil {
-				close(lost)
-			}
-		}()
+		go h.renew(kctx, resp.ID, ch, lost)
 		h.id, h.stop, h.lost = resp.ID, cancel, lost
 	}
 	if _, err := h.Client.Put(ctx, h.Key, value, clientv3.WithLease(h.id)); err != nil {
@@ -64,6 +59,48 @@ func (h *Holder) Put(ctx context.Context, value string) error {
 		return fmt.Errorf("cannot put %s: %w", h.Key, err)
 	}
 	return nil
+}
+
+// renew drains the keepalive responses and closes lost when the keepalive ends on its own.
+// It also bridges a stalled keepalive: the client's stream stays on one member, and when
+// that member is cut off (not down: its TCP connection just goes silent) nothing fails
+// until gRPC's keepalive gives up (10 s at least), longer than a short lease lives. When
+// no renewal came for a period and a half, it renews on a fresh stream with a short
+// timeout, which the client's round-robin balancer sends to a member that may answer.
+func (h *Holder) renew(ctx context.Context, id clientv3.LeaseID, ch <-chan *clientv3.LeaseKeepAliveResponse, lost chan struct{}) {
+	period := time.Duration(h.TTL) * time.Second / 3
+	bridge := min(max(period/3, 500*time.Millisecond), 2*time.Second)
+	stalled := time.NewTimer(period + period/2)
+	defer stalled.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-ch: // drain, or the client logs and drops responses
+			if !ok {
+				if ctx.Err() == nil {
+					close(lost)
+				}
+				return
+			}
+			stalled.Reset(period + period/2)
+		case <-stalled.C:
+			cctx, cancel := context.WithTimeout(ctx, bridge)
+			_, err := h.Client.KeepAliveOnce(cctx, id)
+			cancel()
+			if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+				if ctx.Err() == nil {
+					close(lost)
+				}
+				return
+			}
+			if err == nil {
+				stalled.Reset(period)
+			} else {
+				stalled.Reset(bridge)
+			}
+		}
+	}
 }
 
 // Drop stops renewing the current lease and forgets it without telling etcd; the lease
