@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -235,8 +236,20 @@ var (
 func Binaries(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "rundock-bin-")
-		if binErr != nil {
+		// One directory for every test process, so test runs leave nothing behind; a lock
+		// serializes builds, and go build -o replaces a binary by rename, so a test of
+		// another process running the old one is not disturbed.
+		binDir = filepath.Join(os.TempDir(), "rundock-test-bin")
+		if binErr = os.MkdirAll(binDir, 0o755); binErr != nil {
+			return
+		}
+		lock, err := os.OpenFile(filepath.Join(binDir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			binErr = err
+			return
+		}
+		defer lock.Close()
+		if binErr = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); binErr != nil {
 			return
 		}
 		for _, c := range []string{"rundock", "announcer"} {
