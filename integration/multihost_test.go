@@ -344,6 +344,38 @@ func TestMultiHost(t *testing.T) {
 		}
 	})
 
+	t.Run("NginxAcrossHosts", func(t *testing.T) {
+		// nginx on this machine, upstreams rendered by rundock upstreams from the lab's etcd
+		// cluster: requests reach both hosts, at the ports from their records.
+		n := upStartNginx(t, "server {\n    listen 80;\n    location / { proxy_pass http://docker_backend; }\n}\n",
+			[]byte("upstream docker_backend { server 127.0.0.1:1 down; }\n"))
+		cmd := exec.Command(filepath.Join(testenv.Binaries(t), "rundock"), "upstreams", "--once",
+			"--etcd-endpoints", strings.Join(l.Endpoints(), ","), "--domain", mhDomain,
+			"--output", n.Output, "--check-cmd", n.CheckCmd, "--reload-cmd", n.ReloadCmd)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("rundock upstreams --once: %v\n%s", err, out)
+		}
+		conf := n.installed(t)
+		for _, h := range []*multihost.Host{a, b} {
+			if want := fmt.Sprintf("server %s:%d", h.IP, l.ports[h.Name]); !strings.Contains(conf, want) {
+				t.Errorf("upstreams lack %q:\n%s", want, conf)
+			}
+		}
+		// nginx -s reload returns before the new workers serve.
+		testenv.Eventually(t, 10*time.Second, "nginx serving the rendered upstreams", func() bool {
+			code, _, err := upGet(n.URL("/"))
+			return err == nil && code == 200
+		})
+		hosts := map[string]int{}
+		for body, count := range upSeen(t, n.URL("/"), 20) {
+			hosts[strings.Fields(body + " !")[0]] += count
+		}
+		if hosts["!failed"] > 0 || hosts["node-a"] == 0 || hosts["node-b"] == 0 {
+			t.Errorf("20 requests through nginx: %v, want both hosts and no failure", hosts)
+		}
+		t.Logf("through nginx: %v", hosts)
+	})
+
 	t.Run("RundockChain", func(t *testing.T) {
 		// The real chain on each host: rundock renders and enables a service tree, the
 		// host's runsvdir picks it up, its run starts the container on the lab network and
