@@ -111,7 +111,8 @@ func runsvPIDs(t *testing.T, dir string) []int {
 
 // Faults a supervisor must survive, each leaving exactly one container running again.
 func TestSupervision_Faults(t *testing.T) {
-	t.Parallel() // with the crash-loop test, which mostly waits
+	// Not parallel: TestSupervision_DockerRestart, further down, restarts the shared
+	// engine; parallel tests would resume after it, on a daemon just restarted.
 	e := newGenEnv(t, supPrefix)
 	s := enableSup(t, e, supPrefix+"web")
 	id, took := s.exactlyOne(t, 60*time.Second)
@@ -203,7 +204,6 @@ func TestSupervision_Faults(t *testing.T) {
 
 // A container that exits at once must not be restarted every second: finish backs off.
 func TestSupervision_CrashLoopBackoff(t *testing.T) {
-	t.Parallel()
 	e := newGenEnv(t, supPrefix+"crash-")
 	name := supPrefix + "crash-loop"
 	since := time.Now().Add(-time.Second)
