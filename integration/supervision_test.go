@@ -45,7 +45,7 @@ func (s *supService) sv(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := exec.Command("sv", append(args, s.dir)...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("sv %s %s: %v: %s", strings.Join(args, " "), s.dir, err, out)
+		t.Fatalf("sv %s %s: %v: %s\n%s", strings.Join(args, " "), s.dir, err, out, s.state(t))
 	}
 	return string(out)
 }
@@ -54,17 +54,60 @@ func (s *supService) sv(t *testing.T, args ...string) string {
 // it is still the only one a moment later (a duplicate would show up by then).
 func (s *supService) exactlyOne(t *testing.T, timeout time.Duration) (string, time.Duration) {
 	t.Helper()
-	took := waitServing(t, s.name, s.port, s.name, timeout)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", s.port)
+	start := time.Now()
+	for !strings.HasPrefix(httpBody(url), s.name+" ") || len(containers(t, s.name)) != 1 {
+		if time.Since(start) > timeout {
+			t.Fatalf("after %s: %s not serving on %s\n%s", timeout, s.name, url, s.state(t))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	took := time.Since(start)
 	first := containers(t, s.name)
 	time.Sleep(time.Second)
 	now := containers(t, s.name)
 	if len(now) != 1 || now[0] != first[0] {
-		t.Fatalf("want exactly one running container %s, got %v (was %v)", s.name, now, first)
+		t.Fatalf("want exactly one running container %s, got %v (was %v)\n%s", s.name, now, first, s.state(t))
 	}
 	if all := anyContainers(t, s.name); len(all) != 1 {
-		t.Fatalf("want exactly one container %s in any state, got %v", s.name, all)
+		t.Fatalf("want exactly one container %s in any state, got %v\n%s", s.name, all, s.state(t))
 	}
 	return now[0], took
+}
+
+// state describes the service for a failure message: what runit, Docker, the service's
+// own supervise files and its log say.
+func (s *supService) state(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	url := fmt.Sprintf("http://127.0.0.1:%d/", s.port)
+	fmt.Fprintf(&b, "last answer: %q\n", httpBody(url))
+	out, _ := exec.Command("sv", "status", s.dir).CombinedOutput()
+	fmt.Fprintf(&b, "sv status: %s", out)
+	out, _ = exec.Command("docker", "ps", "-a", "--no-trunc", "--filter", "name="+s.name,
+		"--format", "{{.ID}} {{.Names}} {{.Status}}").CombinedOutput()
+	fmt.Fprintf(&b, "docker ps -a:\n%s", out)
+	for _, f := range []string{"rundock-started", "rundock-stopped", "rundock-failures"} {
+		data, err := os.ReadFile(filepath.Join(s.dir, "supervise", f))
+		fmt.Fprintf(&b, "supervise/%s: %q %v\n", f, bytes.TrimSpace(data), err)
+	}
+	fmt.Fprintf(&b, "now %d\n", time.Now().Unix())
+	out, _ = exec.Command("ps", "-eo", "pid,ppid,etimes,args").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, s.name) {
+			fmt.Fprintf(&b, "ps: %s\n", line)
+		}
+	}
+	log, err := os.ReadFile(filepath.Join(s.e.r.LogDir, s.name, "current"))
+	if err != nil {
+		fmt.Fprintf(&b, "log: %v\n", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(log)), "\n")
+	if len(lines) > 60 {
+		lines = lines[len(lines)-60:]
+	}
+	fmt.Fprintf(&b, "log (last %d lines):\n%s\n", len(lines), strings.Join(lines, "\n"))
+	return b.String()
 }
 
 // waitGone waits until container id no longer runs.
@@ -122,7 +165,7 @@ func TestSupervision_Faults(t *testing.T) {
 		for i := range 20 {
 			s.sv(t, "-w", "30", "down")
 			if n := containers(t, s.name); len(n) != 0 {
-				t.Fatalf("cycle %d: %d containers running after sv down", i, len(n))
+				t.Fatalf("cycle %d: %d containers running after sv down\n%s", i, len(n), s.state(t))
 			}
 			s.sv(t, "up")
 			// Every few cycles, let it come fully up; otherwise bounce it while starting.
