@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -172,6 +173,13 @@ func TestSupervision_Faults(t *testing.T) {
 				t.Fatalf("cycle %d: %d containers running after sv down\n%s", i, len(n), s.state(t))
 			}
 			s.sv(t, "up")
+			// sv skips a command the status already shows, and runsv reads commands only
+			// when not busy: an sv down sent before runsv has taken this up can be lost
+			// behind it (see runit.WaitWant). Wait for runsv to take it; the container is
+			// still starting when the next cycle stops it.
+			if err := runit.WaitWant(context.Background(), s.dir, "up", 30*time.Second); err != nil {
+				t.Fatalf("cycle %d: runsv has not taken sv up: %v\n%s", i, err, s.state(t))
+			}
 			// Every few cycles, let it come fully up; otherwise bounce it while starting.
 			if i%5 == 4 {
 				s.exactlyOne(t, 60*time.Second)

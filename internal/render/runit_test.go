@@ -155,7 +155,7 @@ func TestRender_UnderRunit(t *testing.T) {
 			return id != "" && id != old && strings.HasPrefix(get(url), "it's me ")
 		})
 		log, _ := os.ReadFile(filepath.Join(r.LogDir, name, "current"))
-		if !strings.Contains(string(log), "rundock: run was killed; removing the container "+name) {
+		if !strings.Contains(string(log), "rundock: run was killed (signal 9); removing the container "+name) {
 			t.Errorf("finish did not remove the orphaned container; log:\n%s", log)
 		}
 		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "name=^/"+name+"$").Output()

@@ -64,3 +64,58 @@ func TestStatus_RealRunsv(t *testing.T) {
 		t.Fatal("still supervised after sv exit")
 	}
 }
+
+// sv sends a command only when the status does not already say so, and runsv reads its
+// commands only when it is not busy: an sv up right after an sv down that runsv has not read
+// yet is lost, since the status still says "want up". WaitWant after the down closes that race.
+func TestWaitWant_RealRunsv(t *testing.T) {
+	testenv.Need(t, "runsv", "sv")
+	ctx := context.Background()
+	for _, wait := range []bool{false, true} {
+		t.Run("WaitWant="+strconv.FormatBool(wait), func(t *testing.T) {
+			dir := t.TempDir()
+			// control/t keeps runsv busy for 2 s, then lets it send TERM.
+			files := map[string]string{"run": "exec sleep 300\n", "control/t": "sleep 2\nexit 1\n"}
+			for name, body := range files {
+				os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755)
+				if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cmd := exec.Command("runsv", dir)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			testenv.Eventually(t, 5*time.Second, "state run", func() bool {
+				st, _ := ReadStatus(dir)
+				return st.State == "run" && st.PID != 0
+			})
+			// sv term: runsv runs control/t and is busy; the service stays wanted up.
+			for _, c := range []string{"term", "down"} {
+				if _, err := Sv(ctx, 0, c, dir); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if wait {
+				if err := WaitWant(ctx, dir, "down", 10*time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := Sv(ctx, 0, "up", dir); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * time.Second) // control/t twice at most, and the restart
+			st, err := ReadStatus(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Without the wait the sv up is lost (runit's behaviour, kept here so that a runit
+			// that changes it shows up); with it, up holds.
+			want := map[bool]string{false: "down", true: "up"}[wait]
+			if st.Want != want {
+				t.Fatalf("after term, down, up: want %q, got %+v", want, st)
+			}
+		})
+	}
+}
