@@ -93,10 +93,20 @@ func (s *supService) state(t *testing.T) string {
 		data, err := os.ReadFile(filepath.Join(s.dir, "supervise", f))
 		fmt.Fprintf(&b, "supervise/%s: %q %v\n", f, bytes.TrimSpace(data), err)
 	}
+	raw, err := os.ReadFile(filepath.Join(s.dir, "supervise", "status"))
+	fmt.Fprintf(&b, "supervise/status bytes 12-19: % x %v\n", raw[min(12, len(raw)):], err)
 	fmt.Fprintf(&b, "now %d\n", time.Now().Unix())
+	// Processes of the service: anything mentioning its name, or working in its directory
+	// (runsv, run, control/t, finish and their children).
+	real, _ := filepath.EvalSymlinks(s.dir)
 	out, _ = exec.Command("ps", "-eo", "pid,ppid,etimes,args").Output()
 	for _, line := range strings.Split(string(out), "\n") {
-		if strings.Contains(line, s.name) {
+		f := strings.Fields(line)
+		cwd := ""
+		if len(f) > 0 {
+			cwd, _ = os.Readlink("/proc/" + f[0] + "/cwd")
+		}
+		if strings.Contains(line, s.name) || (real != "" && strings.HasPrefix(cwd, real)) {
 			fmt.Fprintf(&b, "ps: %s\n", line)
 		}
 	}
@@ -165,14 +175,29 @@ func TestSupervision_Faults(t *testing.T) {
 
 	t.Run("20 cycles of sv down and sv up", func(t *testing.T) {
 		var downs []time.Duration
+		// On failure, what each cycle saw, to tell a supervision fault from a test race.
+		var trace []string
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("cycles:\n%s", strings.Join(trace, "\n"))
+			}
+		})
+		status := func() string {
+			raw, _ := os.ReadFile(filepath.Join(s.dir, "supervise", "status"))
+			out, _ := exec.Command("sv", "status", s.dir).CombinedOutput()
+			return fmt.Sprintf("[% x] %s", raw[min(12, len(raw)):], strings.TrimSpace(string(out)))
+		}
 		for i := range 20 {
 			start := time.Now()
+			trace = append(trace, fmt.Sprintf("%s cycle %d: before down %s", start.Format("15:04:05.000"), i, status()))
 			s.sv(t, "-w", "30", "down")
 			downs = append(downs, time.Since(start))
+			trace = append(trace, fmt.Sprintf("%s cycle %d: down took %s, %s", time.Now().Format("15:04:05.000"), i, time.Since(start).Round(time.Millisecond), status()))
 			if n := containers(t, s.name); len(n) != 0 {
 				t.Fatalf("cycle %d: %d containers running after sv down\n%s", i, len(n), s.state(t))
 			}
 			s.sv(t, "up")
+			trace = append(trace, fmt.Sprintf("%s cycle %d: sv up sent, %s", time.Now().Format("15:04:05.000"), i, status()))
 			// sv skips a command the status already shows, and runsv reads commands only
 			// when not busy: an sv down sent before runsv has taken this up can be lost
 			// behind it (see runit.WaitWant). Wait for runsv to take it; the container is
@@ -180,6 +205,7 @@ func TestSupervision_Faults(t *testing.T) {
 			if err := runit.WaitWant(context.Background(), s.dir, "up", 30*time.Second); err != nil {
 				t.Fatalf("cycle %d: runsv has not taken sv up: %v\n%s", i, err, s.state(t))
 			}
+			trace = append(trace, fmt.Sprintf("%s cycle %d: up taken, %s", time.Now().Format("15:04:05.000"), i, status()))
 			// Every few cycles, let it come fully up; otherwise bounce it while starting.
 			if i%5 == 4 {
 				s.exactlyOne(t, 60*time.Second)
