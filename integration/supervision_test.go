@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -50,6 +49,47 @@ func (s *supService) sv(t *testing.T, args ...string) string {
 		t.Fatalf("sv %s %s: %v: %s\n%s", strings.Join(args, " "), s.dir, err, out, s.state(t))
 	}
 	return string(out)
+}
+
+// sv sends a command only when supervise/status does not already show it, and sv -w down
+// is satisfied by any status that says down; runsv reads commands only when it is not busy
+// (while control/t runs, and for a second after a run under a second, with a status that
+// can say "down, want up"). A test that fires sv commands faster than runsv takes them
+// races runit itself (see runit.WaitWant), so down and up wait until runsv has taken the
+// command and acted on it.
+
+// down stops the service with sv -w 30 down and waits until runsv wants it down and it is.
+func (s *supService) down(t *testing.T) {
+	t.Helper()
+	s.sv(t, "-w", "30", "down")
+	s.waitStatus(t, "down", func(st runit.Status) bool {
+		return st.Want == "down" && st.State == "down" && st.PID == 0
+	})
+}
+
+// up starts the service with sv up and waits until runsv has started run for it; the
+// container is still starting then.
+func (s *supService) up(t *testing.T) {
+	t.Helper()
+	s.sv(t, "up")
+	s.waitStatus(t, "up", func(st runit.Status) bool {
+		return st.Want == "up" && st.State == "run" && st.PID != 0
+	})
+}
+
+func (s *supService) waitStatus(t *testing.T, what string, ok func(runit.Status) bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := runit.ReadStatus(s.dir)
+		if err == nil && ok(st) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runsv has not acted on sv %s within 30s: %+v %v\n%s", what, st, err, s.state(t))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // exactlyOne waits until exactly one container of the service runs and serves, then checks
@@ -190,21 +230,13 @@ func TestSupervision_Faults(t *testing.T) {
 		for i := range 20 {
 			start := time.Now()
 			trace = append(trace, fmt.Sprintf("%s cycle %d: before down %s", start.Format("15:04:05.000"), i, status()))
-			s.sv(t, "-w", "30", "down")
+			s.down(t)
 			downs = append(downs, time.Since(start))
 			trace = append(trace, fmt.Sprintf("%s cycle %d: down took %s, %s", time.Now().Format("15:04:05.000"), i, time.Since(start).Round(time.Millisecond), status()))
 			if n := containers(t, s.name); len(n) != 0 {
 				t.Fatalf("cycle %d: %d containers running after sv down\n%s", i, len(n), s.state(t))
 			}
-			s.sv(t, "up")
-			trace = append(trace, fmt.Sprintf("%s cycle %d: sv up sent, %s", time.Now().Format("15:04:05.000"), i, status()))
-			// sv skips a command the status already shows, and runsv reads commands only
-			// when not busy: an sv down sent before runsv has taken this up can be lost
-			// behind it (see runit.WaitWant). Wait for runsv to take it; the container is
-			// still starting when the next cycle stops it.
-			if err := runit.WaitWant(context.Background(), s.dir, "up", 30*time.Second); err != nil {
-				t.Fatalf("cycle %d: runsv has not taken sv up: %v\n%s", i, err, s.state(t))
-			}
+			s.up(t)
 			trace = append(trace, fmt.Sprintf("%s cycle %d: up taken, %s", time.Now().Format("15:04:05.000"), i, status()))
 			// Every few cycles, let it come fully up; otherwise bounce it while starting.
 			if i%5 == 4 {
@@ -214,7 +246,7 @@ func TestSupervision_Faults(t *testing.T) {
 		_, took := s.exactlyOne(t, 60*time.Second)
 		t.Logf("exactly one container %s after the last sv up", took)
 		slices.Sort(downs)
-		// sv polls every 0.42 s; each docker stop of a container not started yet adds 2 s.
+		// sv polls every 0.42 s; a docker stop of a container not started yet adds 0.5 s.
 		t.Logf("FIGURE sv -w 30 down over 20 cycles: p50 %s, max %s", downs[len(downs)/2].Round(time.Millisecond), downs[len(downs)-1].Round(time.Millisecond))
 	})
 
