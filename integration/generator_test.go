@@ -218,9 +218,15 @@ func anyContainers(t *testing.T, name string) []string {
 func waitServing(t *testing.T, name string, port int, want string, timeout time.Duration) time.Duration {
 	t.Helper()
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	return testenv.Eventually(t, timeout, fmt.Sprintf("%s serving %q on %s (last answer %q, containers %v)", name, want, url, httpBody(url), containers(t, name)), func() bool {
-		return strings.HasPrefix(httpBody(url), want+" ") && len(containers(t, name)) == 1
-	})
+	return testenv.EventuallyMsg(t, timeout, func() string {
+		return fmt.Sprintf("%s serving %q on %s (last answer %q, containers %v)", name, want, url, httpBody(url), containers(t, name))
+	}, func() bool { return servesAlone(t, name, port, want) })
+}
+
+// servesAlone reports whether exactly one container name runs and port answers with want.
+func servesAlone(t *testing.T, name string, port int, want string) bool {
+	t.Helper()
+	return strings.HasPrefix(httpBody(fmt.Sprintf("http://127.0.0.1:%d/", port)), want+" ") && len(containers(t, name)) == 1
 }
 
 // The lifecycle through both front ends: enabled -> serves; again -> unchanged; check mode

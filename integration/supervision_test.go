@@ -96,15 +96,9 @@ func (s *supService) waitStatus(t *testing.T, what string, ok func(runit.Status)
 // it is still the only one a moment later (a duplicate would show up by then).
 func (s *supService) exactlyOne(t *testing.T, timeout time.Duration) (string, time.Duration) {
 	t.Helper()
-	url := fmt.Sprintf("http://127.0.0.1:%d/", s.port)
-	start := time.Now()
-	for !strings.HasPrefix(httpBody(url), s.name+" ") || len(containers(t, s.name)) != 1 {
-		if time.Since(start) > timeout {
-			t.Fatalf("after %s: %s not serving on %s\n%s", timeout, s.name, url, s.state(t))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	took := time.Since(start)
+	took := testenv.EventuallyMsg(t, timeout, func() string {
+		return fmt.Sprintf("%s not serving on port %d\n%s", s.name, s.port, s.state(t))
+	}, func() bool { return servesAlone(t, s.name, s.port, s.name) })
 	first := containers(t, s.name)
 	time.Sleep(time.Second)
 	now := containers(t, s.name)
@@ -124,17 +118,14 @@ func (s *supService) state(t *testing.T) string {
 	var b strings.Builder
 	url := fmt.Sprintf("http://127.0.0.1:%d/", s.port)
 	fmt.Fprintf(&b, "last answer: %q\n", httpBody(url))
-	out, _ := exec.Command("sv", "status", s.dir).CombinedOutput()
-	fmt.Fprintf(&b, "sv status: %s", out)
-	out, _ = exec.Command("docker", "ps", "-a", "--no-trunc", "--filter", "name="+s.name,
+	fmt.Fprintf(&b, "status: %s\n", s.status())
+	out, _ := exec.Command("docker", "ps", "-a", "--no-trunc", "--filter", "name="+s.name,
 		"--format", "{{.ID}} {{.Names}} {{.Status}}").CombinedOutput()
 	fmt.Fprintf(&b, "docker ps -a:\n%s", out)
 	for _, f := range []string{"rundock-started", "rundock-stopped", "rundock-failures"} {
 		data, err := os.ReadFile(filepath.Join(s.dir, "supervise", f))
 		fmt.Fprintf(&b, "supervise/%s: %q %v\n", f, bytes.TrimSpace(data), err)
 	}
-	raw, err := os.ReadFile(filepath.Join(s.dir, "supervise", "status"))
-	fmt.Fprintf(&b, "supervise/status bytes 12-19: % x %v\n", raw[min(12, len(raw)):], err)
 	fmt.Fprintf(&b, "now %d\n", time.Now().Unix())
 	// Processes of the service: anything mentioning its name, or working in its directory
 	// (runsv, run, control/t, finish and their children).
@@ -160,6 +151,14 @@ func (s *supService) state(t *testing.T) string {
 	}
 	fmt.Fprintf(&b, "log (last %d lines):\n%s\n", len(lines), strings.Join(lines, "\n"))
 	return b.String()
+}
+
+// status is runsv's view of the service: supervise/status from byte 12 (pid, paused, want,
+// got TERM, state) and what sv status makes of it.
+func (s *supService) status() string {
+	raw, _ := os.ReadFile(filepath.Join(s.dir, "supervise", "status"))
+	out, _ := exec.Command("sv", "status", s.dir).CombinedOutput()
+	return fmt.Sprintf("[% x] %s", raw[min(12, len(raw)):], strings.TrimSpace(string(out)))
 }
 
 // waitGone waits until container id no longer runs.
@@ -222,22 +221,17 @@ func TestSupervision_Faults(t *testing.T) {
 				t.Logf("cycles:\n%s", strings.Join(trace, "\n"))
 			}
 		})
-		status := func() string {
-			raw, _ := os.ReadFile(filepath.Join(s.dir, "supervise", "status"))
-			out, _ := exec.Command("sv", "status", s.dir).CombinedOutput()
-			return fmt.Sprintf("[% x] %s", raw[min(12, len(raw)):], strings.TrimSpace(string(out)))
-		}
 		for i := range 20 {
 			start := time.Now()
-			trace = append(trace, fmt.Sprintf("%s cycle %d: before down %s", start.Format("15:04:05.000"), i, status()))
+			trace = append(trace, fmt.Sprintf("%s cycle %d: before down %s", start.Format("15:04:05.000"), i, s.status()))
 			s.down(t)
 			downs = append(downs, time.Since(start))
-			trace = append(trace, fmt.Sprintf("%s cycle %d: down took %s, %s", time.Now().Format("15:04:05.000"), i, time.Since(start).Round(time.Millisecond), status()))
+			trace = append(trace, fmt.Sprintf("%s cycle %d: down took %s, %s", time.Now().Format("15:04:05.000"), i, time.Since(start).Round(time.Millisecond), s.status()))
 			if n := containers(t, s.name); len(n) != 0 {
 				t.Fatalf("cycle %d: %d containers running after sv down\n%s", i, len(n), s.state(t))
 			}
 			s.up(t)
-			trace = append(trace, fmt.Sprintf("%s cycle %d: up taken, %s", time.Now().Format("15:04:05.000"), i, status()))
+			trace = append(trace, fmt.Sprintf("%s cycle %d: up taken, %s", time.Now().Format("15:04:05.000"), i, s.status()))
 			// Every few cycles, let it come fully up; otherwise bounce it while starting.
 			if i%5 == 4 {
 				s.exactlyOne(t, 60*time.Second)

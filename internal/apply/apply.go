@@ -451,7 +451,8 @@ func (a *applier) ensureUp(ctx context.Context, res *Result) error {
 			if _, err := runit.Sv(ctx, 0, "up", dir); err != nil {
 				return err
 			}
-			// Until runsv has read it, a following sv down (the next apply) would be lost.
+			// Until runsv has read it, the next sv command (the next apply, an operator) would
+			// act on a stale status (see runit.WaitWant).
 			if err := runit.WaitWant(ctx, dir, "up", 10*time.Second); err != nil {
 				a.warn("runsv has not taken sv up of %s within 10s: %v", dir, err)
 			}

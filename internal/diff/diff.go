@@ -71,11 +71,7 @@ func edits(a, b []string) []edit {
 // Hunks returns the hunks of a unified diff from a to b, with context lines of context
 // around each change; "" when a and b are equal.
 func Hunks(a, b string, context int) string {
-	return hunks(splitLines(a), splitLines(b), context)
-}
-
-func hunks(a, b []string, context int) string {
-	es := edits(a, b)
+	es := edits(splitLines(a), splitLines(b))
 	var out strings.Builder
 	for start := 0; start < len(es); {
 		// Find the next change.

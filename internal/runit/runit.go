@@ -154,8 +154,9 @@ func WaitSupervised(ctx context.Context, dir string, timeout time.Duration) erro
 // WaitWant waits until runsv has taken a command that sets what dir is wanted at, "up" or
 // "down". sv only writes the command into supervise/control, which runsv reads when it is
 // not busy: it blocks while control/t runs and sleeps a second after a run or finish that
-// lasted under one. A later sv command can race a command still queued there: sv down sends
-// nothing when the status still says "want down", and so is lost behind a queued up.
+// lasted under one. A later sv command can race a command still queued there: sv up sends
+// nothing when the status still says "want up", and so is lost behind a queued down; sv -w
+// down is satisfied by a status that still says down, before a queued up starts the service.
 func WaitWant(ctx context.Context, dir, want string, timeout time.Duration) error {
 	return poll(ctx, timeout, func() bool {
 		st, err := ReadStatus(dir)

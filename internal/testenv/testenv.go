@@ -215,10 +215,17 @@ func RepoRoot() string {
 // how long it took; it fails the test with msg on timeout.
 func Eventually(t testing.TB, timeout time.Duration, msg string, cond func() bool) time.Duration {
 	t.Helper()
+	return EventuallyMsg(t, timeout, func() string { return msg }, cond)
+}
+
+// EventuallyMsg is Eventually with a failure message made at the timeout, for messages that
+// describe the state then (arguments to Eventually are evaluated before the wait).
+func EventuallyMsg(t testing.TB, timeout time.Duration, msg func() string, cond func() bool) time.Duration {
+	t.Helper()
 	start := time.Now()
 	for !cond() {
 		if time.Since(start) > timeout {
-			t.Fatalf("after %s: %s", timeout, msg)
+			t.Fatalf("after %s: %s", timeout, msg())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
