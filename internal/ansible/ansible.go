@@ -111,15 +111,14 @@ func run(ctx context.Context, argsFile, host string) Output {
 	if err != nil {
 		return failWith(args.Options, err)
 	}
-	t, err := apply.Render(svc)
-	if err != nil {
+	results, err := apply.Services(ctx, []spec.Service{svc}, apply.Options{CheckMode: args.CheckMode, Diff: args.Diff})
+	if len(results) == 0 {
 		return failWith(args.Options, err)
 	}
-	res, err := apply.Apply(ctx, svc, t, apply.Options{CheckMode: args.CheckMode, Diff: args.Diff})
+	res := results[0]
 	out := Output{Changed: res.Changed, Name: res.Name, State: res.State, Msg: res.Msg, Warnings: res.Warnings}
 	if err != nil {
 		out.Failed = true
-		out.Msg = err.Error()
 		return out
 	}
 	out.Status = &res.Status

@@ -15,7 +15,6 @@ import (
 
 	"github.com/rundock/rundock/internal/apply"
 	"github.com/rundock/rundock/internal/spec"
-	"github.com/rundock/rundock/internal/tree"
 )
 
 // optionHelp is the help text of each option flag; options without an entry get a generic one.
@@ -260,30 +259,13 @@ func runApply(cmd *cobra.Command, f applyFlags, opts *optionFlags) error {
 	if err != nil {
 		return err
 	}
-	// Render everything first: all or nothing.
-	trees := make([]tree.Tree, len(svcs))
-	for i, s := range svcs {
-		if trees[i], err = apply.Render(s); err != nil {
-			return err
-		}
-	}
-	log := logger(cmd)
-	var results []apply.Result
-	var failed error
-	for i, s := range svcs {
-		res, err := apply.Apply(cmd.Context(), s, trees[i], apply.Options{
-			CheckMode: f.dryRun,
-			Diff:      f.dryRun || f.diff,
-			Logger:    log,
-		})
-		if err != nil {
-			res.Msg = err.Error()
-			failed = fmt.Errorf("cannot apply %s: %w", s.Name, err)
-		}
-		results = append(results, res)
-		if failed != nil {
-			break
-		}
+	results, failed := apply.Services(cmd.Context(), svcs, apply.Options{
+		CheckMode: f.dryRun,
+		Diff:      f.dryRun || f.diff,
+		Logger:    logger(cmd),
+	})
+	if failed != nil && len(results) == 0 {
+		return failed // nothing rendered, nothing changed
 	}
 	if err := printResults(cmd.OutOrStdout(), f, results, failed != nil); err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rundock/rundock/internal/apply"
+	"github.com/rundock/rundock/internal/render"
 	"github.com/rundock/rundock/internal/spec"
 )
 
@@ -44,8 +45,8 @@ func newStatusCmd() *cobra.Command {
 			var out []ServiceStatus
 			for _, n := range names {
 				svc := spec.Service{Name: n, SvDir: svDir, ServiceDir: serviceDir}
-				if _, err := os.Lstat(filepath.Join(svDir, apply.TreeDir(n))); err != nil && len(args) > 0 {
-					return fmt.Errorf("cannot show %s: no tree %s (is the name right? is --sv-dir %s right?)", n, filepath.Join(svDir, apply.TreeDir(n)), svDir)
+				if _, err := os.Lstat(filepath.Join(svDir, render.Dir(n))); err != nil && len(args) > 0 {
+					return fmt.Errorf("cannot show %s: no tree %s (is the name right? is --sv-dir %s right?)", n, filepath.Join(svDir, render.Dir(n)), svDir)
 				}
 				st, err := apply.GetStatus(cmd.Context(), svc, nil)
 				if err != nil {

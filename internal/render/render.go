@@ -96,6 +96,16 @@ type logData struct {
 // Dir returns the name of a service's tree under sv_dir.
 func Dir(name string) string { return "docker-" + name }
 
+// AnnouncerPath is the announcer service's directory inside a tree.
+const AnnouncerPath = "announcer"
+
+// Services lists every runit service a tree of name can hold, whether rendered or not: the
+// container service at the root, linked as docker-NAME, and the announcer, linked as
+// docker-NAME.announcer. apply stops these when nothing is rendered (disabled, absent).
+func Services(name string) []tree.Service {
+	return []tree.Service{{Path: ".", Link: Dir(name)}, {Path: AnnouncerPath, Link: Dir(name) + "." + AnnouncerPath}}
+}
+
 // Render builds the runit tree of s. s must have its defaults filled (spec.FromMap does
 // that); it is validated again, so no unchecked value reaches a script. The result is
 // deterministic: files sorted by path, scripts 0755.
@@ -154,7 +164,8 @@ func Render(s spec.Service) (tree.Tree, error) {
 		d.Lookups = append(d.Lookups, lookup{"PUBLIC_IP", "public", s.PublicInterface})
 	}
 
-	t := tree.Tree{Dir: Dir(s.Name), Services: []tree.Service{{Path: ".", Link: Dir(s.Name)}}}
+	layout := Services(s.Name)
+	t := tree.Tree{Dir: Dir(s.Name), Services: layout[:1]}
 	add := func(p, name string, data any) error {
 		var buf bytes.Buffer
 		if err := tmpl.ExecuteTemplate(&buf, name, data); err != nil {
@@ -173,8 +184,8 @@ func Render(s spec.Service) (tree.Tree, error) {
 		{"check", "check.tmpl", d, true},
 		{"control/t", "control-t.tmpl", d, true},
 		{"log/run", "log-run.tmpl", logData{s.Name, path.Join(s.LogDir, s.Name), s.LogSize, s.LogCount}, s.Log},
-		{"announcer/run", "announcer-run.tmpl", d, s.Announce != 0},
-		{"announcer/log/run", "log-run.tmpl", logData{s.Name, path.Join(s.LogDir, s.Name+".announcer"), s.LogSize, s.LogCount}, s.Log && s.Announce != 0},
+		{AnnouncerPath + "/run", "announcer-run.tmpl", d, s.Announce != 0},
+		{AnnouncerPath + "/log/run", "log-run.tmpl", logData{s.Name, path.Join(s.LogDir, s.Name+"."+AnnouncerPath), s.LogSize, s.LogCount}, s.Log && s.Announce != 0},
 	}
 	for _, st := range steps {
 		if !st.when {
@@ -185,7 +196,7 @@ func Render(s spec.Service) (tree.Tree, error) {
 		}
 	}
 	if s.Announce != 0 {
-		t.Services = append(t.Services, tree.Service{Path: "announcer", Link: Dir(s.Name) + ".announcer"})
+		t.Services = append(t.Services, layout[1])
 	}
 	slices.SortFunc(t.Files, func(a, b tree.File) int { return strings.Compare(a.Path, b.Path) })
 	return t, nil

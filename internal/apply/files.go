@@ -1,0 +1,153 @@
+package apply
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+
+	"github.com/rundock/rundock/internal/safefs"
+	"github.com/rundock/rundock/internal/tree"
+)
+
+// fileChange is one difference between the rendered tree and the disk.
+type fileChange struct {
+	path    string // slash path relative to the tree
+	data    []byte // nil for removal
+	mode    fs.FileMode
+	remove  bool
+	before  []byte
+	modeWas fs.FileMode
+	existed bool
+}
+
+// treeDiff is the comparison of a rendered tree with the disk.
+type treeDiff struct {
+	exists  bool // the tree's directory exists
+	changes []fileChange
+}
+
+// compareTree compares files with the tree at root, byte for byte and by mode. It refuses
+// symlinks anywhere in the tree except runsv's supervise/ entries, which it never reads.
+// With files nil, every file on disk is a removal.
+func compareTree(root string, files []tree.File) (treeDiff, error) {
+	fi, err := os.Lstat(root)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		var d treeDiff
+		for _, f := range files {
+			d.changes = append(d.changes, fileChange{path: f.Path, data: f.Data, mode: f.Mode.Perm()})
+		}
+		return d, nil
+	case err != nil:
+		return treeDiff{}, fmt.Errorf("cannot inspect %s: %w", root, err)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return treeDiff{}, fmt.Errorf("cannot manage %s: %w: it is a symlink rundock did not create; remove it and run again", root, ErrSymlink)
+	case !fi.IsDir():
+		return treeDiff{}, fmt.Errorf("cannot manage %s: %w: it is not a directory; remove it and run again", root, ErrNotOurs)
+	}
+	onDisk, err := scanTree(root)
+	if err != nil {
+		return treeDiff{exists: true}, err
+	}
+	d := treeDiff{exists: true}
+	rendered := map[string]bool{}
+	for _, f := range files {
+		rendered[f.Path] = true
+		for dir := path.Dir(f.Path); dir != "."; dir = path.Dir(dir) {
+			rendered[dir+"/"] = true
+			if m, ok := onDisk[dir]; ok && m != fs.ModeDir {
+				return d, fmt.Errorf("cannot manage %s: %w: %s is a file where rundock needs a directory; remove it and run again", root, ErrNotOurs, filepath.Join(root, dir))
+			}
+		}
+		if _, isDir := onDisk[f.Path+"/"]; isDir {
+			return d, fmt.Errorf("cannot manage %s: %w: %s is a directory where rundock writes a file; remove it and run again", root, ErrNotOurs, filepath.Join(root, f.Path))
+		}
+		mode, ok := onDisk[f.Path]
+		if !ok {
+			d.changes = append(d.changes, fileChange{path: f.Path, data: f.Data, mode: f.Mode.Perm()})
+			continue
+		}
+		before, err := safefs.ReadFile(filepath.Join(root, filepath.FromSlash(f.Path)))
+		if err != nil {
+			return d, err
+		}
+		if string(before) == string(f.Data) && mode == f.Mode.Perm() {
+			continue
+		}
+		d.changes = append(d.changes, fileChange{path: f.Path, data: f.Data, mode: f.Mode.Perm(), before: before, modeWas: mode, existed: true})
+	}
+	var stale []string
+	for p, m := range onDisk {
+		if m != fs.ModeDir && !rendered[p] {
+			stale = append(stale, p)
+		}
+	}
+	slices.Sort(stale)
+	for _, p := range stale {
+		before, err := safefs.ReadFile(filepath.Join(root, filepath.FromSlash(p)))
+		if err != nil {
+			return d, err
+		}
+		d.changes = append(d.changes, fileChange{path: p, remove: true, before: before, modeWas: onDisk[p], existed: true})
+	}
+	return d, nil
+}
+
+// scanTree lists the files (path -> permission bits) and directories (path+"/" ->
+// ModeDir) under root, skipping supervise/ and refusing symlinks and special files.
+func scanTree(root string) (map[string]fs.FileMode, error) {
+	onDisk := map[string]fs.FileMode{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == root {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, p)
+		rel = filepath.ToSlash(rel)
+		if d.Name() == "supervise" {
+			return fs.SkipDir
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("cannot manage %s: %w: %s is a symlink rundock did not create; remove it (rm %s) and run again", root, ErrSymlink, p, p)
+		}
+		if d.IsDir() {
+			onDisk[rel+"/"] = fs.ModeDir
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return fmt.Errorf("cannot manage %s: %w: %s is not a regular file; remove it and run again", root, ErrNotOurs, p)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		onDisk[rel] = info.Mode().Perm()
+		return nil
+	})
+	return onDisk, err
+}
+
+func modeString(m fs.FileMode) string { return fmt.Sprintf("%04o", uint32(m.Perm())) }
+
+// diffs turns file changes into the before/after pairs of Result.Diff.
+func diffs(dir string, changes []fileChange) []FileDiff {
+	var out []FileDiff
+	for _, c := range changes {
+		d := FileDiff{Path: path.Join(dir, c.path), Before: string(c.before)}
+		if c.existed {
+			d.BeforeMode = modeString(c.modeWas)
+		}
+		if !c.remove {
+			d.After = string(c.data)
+			d.AfterMode = modeString(c.mode)
+		}
+		out = append(out, d)
+	}
+	return out
+}

@@ -1,0 +1,87 @@
+package apply
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/rundock/rundock/internal/tree"
+)
+
+// linkChange is a link in service_dir to create or to point elsewhere.
+type linkChange struct {
+	link, target string
+}
+
+// planLinks compares service_dir with the tree's services: links to create or fix, and
+// links into this tree (root) that no service wants any more.
+func planLinks(serviceDir, root string, t tree.Tree) (changes []linkChange, stale []string, err error) {
+	want := map[string]string{}
+	for _, s := range t.Services {
+		target := filepath.Join(root, filepath.FromSlash(s.Path))
+		link := filepath.Join(serviceDir, s.Link)
+		want[link] = target
+		fi, err := os.Lstat(link)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			changes = append(changes, linkChange{link, target})
+		case err != nil:
+			return nil, nil, fmt.Errorf("cannot inspect %s: %w", link, err)
+		case fi.Mode()&fs.ModeSymlink == 0:
+			return nil, nil, fmt.Errorf("cannot link %s: %w: it exists and is not a symlink; move it away and run again", link, ErrNotOurs)
+		default:
+			cur, err := os.Readlink(link)
+			if err != nil {
+				return nil, nil, fmt.Errorf("cannot read link %s: %w", link, err)
+			}
+			if filepath.Clean(cur) != target {
+				changes = append(changes, linkChange{link, target})
+			}
+		}
+	}
+	ours, err := ourLinks(serviceDir, root, t.Dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, l := range ours {
+		if _, ok := want[l]; !ok {
+			stale = append(stale, l)
+		}
+	}
+	return changes, stale, nil
+}
+
+// ourLinks lists the symlinks in service_dir that point into the tree at root, or carry
+// its link names (dir, dir.*).
+func ourLinks(serviceDir, root, dir string) ([]string, error) {
+	entries, err := os.ReadDir(serviceDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot list service_dir %s: %w", serviceDir, err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.Type()&fs.ModeSymlink == 0 {
+			continue
+		}
+		p := filepath.Join(serviceDir, e.Name())
+		target, err := os.Readlink(p)
+		if err != nil {
+			continue
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(serviceDir, target)
+		}
+		target = filepath.Clean(target)
+		if target == root || strings.HasPrefix(target, root+string(filepath.Separator)) ||
+			e.Name() == dir || strings.HasPrefix(e.Name(), dir+".") {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}

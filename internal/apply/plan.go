@@ -1,0 +1,304 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/rundock/rundock/internal/render"
+	"github.com/rundock/rundock/internal/runit"
+	"github.com/rundock/rundock/internal/safefs"
+	"github.com/rundock/rundock/internal/spec"
+	"github.com/rundock/rundock/internal/tree"
+)
+
+// Kind is what one action of a plan does.
+type Kind string
+
+// The kinds of action, in the order a plan may hold them.
+const (
+	// Unlink stops the service behind a link gracefully, removes the link and makes its
+	// runsv exit.
+	Unlink Kind = "unlink"
+	// CreateTree builds the whole tree hidden and renames it into place.
+	CreateTree Kind = "install"
+	// WriteFile replaces one file of an existing tree.
+	WriteFile Kind = "write"
+	// RemoveFile removes a file no longer rendered.
+	RemoveFile Kind = "remove file"
+	// PruneDirs removes directories that hold no rendered file any more, unless a runsv
+	// still owns them.
+	PruneDirs Kind = "prune"
+	// Link points a service_dir link at a service of the tree.
+	Link Kind = "link"
+	// WaitPickup waits until a runsv supervises a linked service.
+	WaitPickup Kind = "wait for runsv"
+	// Restart restarts a running service whose files changed (sv restart: a graceful stop
+	// through control/t, then the new ./run).
+	Restart Kind = "restart"
+	// Start starts a service someone stopped with sv down: enabled means running.
+	Start Kind = "start"
+	// Stop stops a supervised service that has no link any more and makes its runsv exit.
+	Stop Kind = "stop"
+	// RemoveContainer makes sure no container of the service is left.
+	RemoveContainer Kind = "remove container"
+	// RemoveTree removes the tree (logs in log_dir are kept).
+	RemoveTree Kind = "remove"
+)
+
+// Action is one step of a plan.
+type Action struct {
+	Kind Kind
+	// Path is what the action works on: the tree's root, a file's or a service
+	// directory's absolute path, or a link in service_dir.
+	Path string
+	// Target is the directory a Link points at.
+	Target string
+	// File is the rendered file of a WriteFile.
+	File tree.File
+	// Quiet actions are steps of the execution that change nothing by themselves (waits,
+	// a check for a leftover container): they do not make a run "changed".
+	Quiet bool
+	// Note says why, when the kind alone does not.
+	Note string
+}
+
+// String describes the action, e.g. "restart /etc/sv/docker-web".
+func (a Action) String() string {
+	s := string(a.Kind) + " " + a.Path
+	switch a.Kind {
+	case Link:
+		s += " -> " + a.Target
+	case Unlink:
+		s = "stop and unlink " + a.Path
+	}
+	if a.Note != "" {
+		s += " (" + a.Note + ")"
+	}
+	return s
+}
+
+// Plan is what Apply will do for one service: the actions in order, and each file's
+// change for the diff. A plan is computed from the rendered tree, the disk and runit's
+// state; check mode prints it, Execute runs it.
+type Plan struct {
+	Service spec.Service
+	Tree    tree.Tree
+	Root    string // sv_dir/docker-NAME
+	Actions []Action
+	Diff    []FileDiff
+}
+
+// Changed reports whether executing the plan changes anything.
+func (p Plan) Changed() bool {
+	return slices.ContainsFunc(p.Actions, func(a Action) bool { return !a.Quiet })
+}
+
+// planner computes a Plan.
+type planner struct {
+	svc  spec.Service
+	tree tree.Tree
+	root string
+	c    Containers
+	p    Plan
+}
+
+func (pl *planner) add(a Action) { pl.p.Actions = append(pl.p.Actions, a) }
+
+// MakePlan computes what Apply would do to bring svc to its state; it changes nothing.
+// t is svc rendered (only its Dir is used for disabled and absent).
+func MakePlan(ctx context.Context, svc spec.Service, t tree.Tree, c Containers) (Plan, error) {
+	if c == nil {
+		c = DockerContainers{}
+	}
+	if t.Dir == "" {
+		t.Dir = render.Dir(svc.Name)
+	}
+	root := filepath.Join(svc.SvDir, t.Dir)
+	pl := &planner{svc: svc, tree: t, root: root, c: c, p: Plan{Service: svc, Tree: t, Root: root}}
+	var err error
+	switch svc.State {
+	case spec.StatePresent:
+		err = pl.present(false)
+	case spec.StateEnabled:
+		err = pl.present(true)
+	case spec.StateDisabled:
+		err = pl.disable(ctx)
+	case spec.StateAbsent:
+		err = pl.absent(ctx)
+	default:
+		err = fmt.Errorf("cannot apply state %q: use present, enabled, disabled or absent", svc.State)
+	}
+	return pl.p, err
+}
+
+// present plans the tree on disk equal to the rendered one; with link, also linked and
+// running, with the services whose files changed restarted.
+func (pl *planner) present(link bool) error {
+	if len(pl.tree.Files) == 0 {
+		return fmt.Errorf("cannot install %s: nothing was rendered (image missing?)", pl.svc.Name)
+	}
+	d, err := compareTree(pl.root, pl.tree.Files)
+	if err != nil {
+		return err
+	}
+	pl.p.Diff = diffs(pl.tree.Dir, d.changes)
+	var links []linkChange
+	var stale []string
+	if link {
+		if links, stale, err = planLinks(pl.svc.ServiceDir, pl.root, pl.tree); err != nil {
+			return err
+		}
+	}
+	// Services no longer rendered (e.g. announce removed): stopped before their
+	// directory goes away.
+	for _, l := range stale {
+		pl.add(Action{Kind: Unlink, Path: l})
+	}
+	if !d.exists {
+		pl.add(Action{Kind: CreateTree, Path: pl.root})
+	}
+	for _, c := range d.changes {
+		p := filepath.Join(pl.root, filepath.FromSlash(c.path))
+		if c.remove {
+			pl.add(Action{Kind: RemoveFile, Path: p})
+		} else if d.exists {
+			pl.add(Action{Kind: WriteFile, Path: p, File: tree.File{Path: c.path, Mode: c.mode, Data: c.data}})
+		}
+	}
+	if d.exists {
+		pl.add(Action{Kind: PruneDirs, Path: pl.root, Quiet: true})
+	}
+	for _, l := range links {
+		pl.add(Action{Kind: Link, Path: l.link, Target: l.target})
+	}
+	if link {
+		for _, s := range pl.tree.Services {
+			pl.add(Action{Kind: WaitPickup, Path: pl.serviceDir(s.Path), Quiet: true})
+		}
+	}
+	restarted := map[string]bool{}
+	if d.exists {
+		for _, dir := range pl.restarts(d.changes) {
+			pl.add(Action{Kind: Restart, Path: dir})
+			restarted[dir] = true
+		}
+	}
+	if link {
+		for _, s := range pl.tree.Services {
+			dir := pl.serviceDir(s.Path)
+			if st, err := runit.ReadStatus(dir); err == nil && st.Want == "down" && !restarted[dir] {
+				pl.add(Action{Kind: Start, Path: dir, Note: "it was wanted down"})
+			}
+		}
+	}
+	return nil
+}
+
+func (pl *planner) serviceDir(rel string) string {
+	return filepath.Join(pl.root, filepath.FromSlash(rel))
+}
+
+// restarts lists the running services (log subservices included) whose files changed.
+func (pl *planner) restarts(changes []fileChange) []string {
+	dirs := serviceDirs(pl.tree)
+	restart := map[string]bool{}
+	for _, c := range changes {
+		best := "."
+		for _, d := range dirs {
+			if d != "." && strings.HasPrefix(c.path, d+"/") && (best == "." || len(d) > len(best)) {
+				best = d
+			}
+		}
+		if dir := pl.serviceDir(best); runit.Supervised(dir) {
+			restart[dir] = true
+		}
+	}
+	return slices.Sorted(func(yield func(string) bool) {
+		for d := range restart {
+			if !yield(d) {
+				return
+			}
+		}
+	})
+}
+
+// serviceDirs lists the runit service directories of a tree, relative to it, the log
+// subservices included.
+func serviceDirs(t tree.Tree) []string {
+	var dirs []string
+	for _, s := range t.Services {
+		dirs = append(dirs, s.Path)
+		logRun := path.Join(s.Path, "log", "run")
+		if slices.ContainsFunc(t.Files, func(f tree.File) bool { return f.Path == logRun }) {
+			dirs = append(dirs, path.Join(s.Path, "log"))
+		}
+	}
+	return dirs
+}
+
+// disable plans every service of the tree stopped and unlinked, and no container left.
+func (pl *planner) disable(ctx context.Context) error {
+	links, err := ourLinks(pl.svc.ServiceDir, pl.root, pl.tree.Dir)
+	if err != nil {
+		return err
+	}
+	if exists, _ := safefs.Exists(pl.root); exists {
+		// Refuse planted symlinks before doing anything.
+		if _, err := compareTree(pl.root, nil); err != nil {
+			return err
+		}
+	}
+	// The announcer first (docker-NAME.announcer sorts after docker-NAME), so the DNS
+	// record is withdrawn before the container stops.
+	slices.Sort(links)
+	slices.Reverse(links)
+	stopped := map[string]bool{}
+	for _, l := range links {
+		pl.add(Action{Kind: Unlink, Path: l})
+		if dir, err := filepath.EvalSymlinks(l); err == nil {
+			stopped[dir] = true
+		}
+	}
+	// Supervised without a link (e.g. a runsv left over): stopped too, announcer first.
+	layout := render.Services(pl.svc.Name)
+	slices.Reverse(layout)
+	for _, s := range layout {
+		dir := pl.serviceDir(s.Path)
+		real, err := filepath.EvalSymlinks(dir)
+		if err == nil && !stopped[real] && runit.Supervised(dir) {
+			pl.add(Action{Kind: Stop, Path: dir})
+		}
+	}
+	state, err := pl.c.State(ctx, pl.svc.Name)
+	switch {
+	case err != nil:
+		// Reported as a warning when the plan runs: Docker may simply be down.
+		pl.add(Action{Kind: RemoveContainer, Path: pl.svc.Name, Quiet: true, Note: "cannot check: " + err.Error()})
+	case state != "":
+		pl.add(Action{Kind: RemoveContainer, Path: pl.svc.Name})
+	}
+	return nil
+}
+
+// absent plans the service disabled and its tree removed.
+func (pl *planner) absent(ctx context.Context) error {
+	if err := pl.disable(ctx); err != nil {
+		return err
+	}
+	exists, err := safefs.Exists(pl.root)
+	if err != nil {
+		return fmt.Errorf("cannot inspect %s: %w", pl.root, err)
+	}
+	if !exists {
+		return nil
+	}
+	pl.add(Action{Kind: RemoveTree, Path: pl.root})
+	if d, err := compareTree(pl.root, nil); err == nil {
+		pl.p.Diff = append(pl.p.Diff, diffs(pl.tree.Dir, d.changes)...)
+	}
+	return nil
+}
