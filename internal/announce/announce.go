@@ -9,20 +9,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/docker/docker/client"
-	"go.etcd.io/etcd/client/pkg/v3/transport"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 
+	"github.com/rundock/rundock/internal/backoff"
 	"github.com/rundock/rundock/internal/container"
+	"github.com/rundock/rundock/internal/defaults"
+	"github.com/rundock/rundock/internal/dnsname"
+	"github.com/rundock/rundock/internal/etcdclient"
 	"github.com/rundock/rundock/internal/hostaddr"
 	"github.com/rundock/rundock/internal/lease"
 	"github.com/rundock/rundock/internal/skydns"
@@ -35,13 +33,13 @@ const (
 	AsContainer = "container"
 )
 
-// Defaults New applies to zero fields.
+// Defaults New applies to zero fields (the shared ones come from package defaults).
 const (
-	DefaultDomain     = "s.prod.example.com"
+	DefaultDomain     = defaults.Domain
 	DefaultAnnounceAs = AsPrivate
-	DefaultTTL        = 30 // seconds
-	MinTTL            = 5  // etcd's practical lease minimum
-	DefaultEndpoint   = "http://127.0.0.1:2379"
+	DefaultTTL        = defaults.TTL    // seconds
+	MinTTL            = defaults.MinTTL // etcd's practical lease minimum
+	DefaultEndpoint   = defaults.EtcdEndpoint
 )
 
 const (
@@ -59,20 +57,16 @@ const (
 // ErrConfig marks configuration errors: the caller should fix its flags.
 var ErrConfig = errors.New("bad configuration")
 
-// Etcd says how to reach etcd. Password is never taken from a flag: the command reads it
-// from a file or the environment.
-type Etcd struct {
-	Endpoints         []string
-	CACert, Cert, Key string
-	User, Password    string
-}
+// Etcd says how to reach etcd; see etcdclient.Config. Password is never taken from a flag:
+// the command reads it from a file or the environment.
+type Etcd = etcdclient.Config
 
 // Config is everything the announcer needs; New fills in the documented defaults.
 type Config struct {
 	Name     string // service name: the first label of NAME.DOMAIN
 	Port     int    // announced port (SRV)
 	Domain   string // default DefaultDomain
-	Prefix   string // etcd path CoreDNS reads, default skydns.DefaultPrefix
+	Prefix   string // etcd path CoreDNS reads, default defaults.Prefix
 	Instance string // last key label, default the short host name, lowercased
 
 	AnnounceAs       string // public, private (default) or container
@@ -107,7 +101,7 @@ func New(cfg Config) (*Announcer, error) {
 		cfg.Domain = DefaultDomain
 	}
 	if cfg.Prefix == "" {
-		cfg.Prefix = skydns.DefaultPrefix
+		cfg.Prefix = defaults.Prefix
 	}
 	if cfg.Instance == "" {
 		h, err := os.Hostname()
@@ -130,9 +124,7 @@ func New(cfg Config) (*Announcer, error) {
 	if cfg.DNSTTL == 0 {
 		cfg.DNSTTL = cfg.TTL
 	}
-	if len(cfg.Etcd.Endpoints) == 0 {
-		cfg.Etcd.Endpoints = []string{DefaultEndpoint}
-	}
+	cfg.Etcd.SetDefaults()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -150,10 +142,10 @@ func (c *Config) check() error {
 	switch {
 	case c.Name == "":
 		return errors.New("no service name: pass --name, e.g. --name influxdb")
-	case !skydns.IsLabel(c.Name):
-		return fmt.Errorf("name %q is not a DNS label: use lowercase letters, digits and '-'", c.Name)
-	case !skydns.IsLabel(c.Instance):
-		return fmt.Errorf("instance %q is not a DNS label: pass --instance with lowercase letters, digits and '-'", c.Instance)
+	case !dnsname.IsLabel(c.Name):
+		return fmt.Errorf("name %q is not a DNS label: %s", c.Name, dnsname.Rule)
+	case !dnsname.IsLabel(c.Instance):
+		return fmt.Errorf("instance %q is not a DNS label: pass --instance and %s", c.Instance, dnsname.Rule)
 	case c.Port < 1 || c.Port > 65535:
 		return fmt.Errorf("port %d out of range: pass --port between 1 and 65535", c.Port)
 	case c.AnnounceAs != AsPublic && c.AnnounceAs != AsPrivate && c.AnnounceAs != AsContainer:
@@ -172,22 +164,13 @@ func (c *Config) check() error {
 		return fmt.Errorf("container %q is not a container name: pass --container NAME", c.Container)
 	case c.Host != "" && net.ParseIP(c.Host) == nil && !isHostName(c.Host):
 		return fmt.Errorf("host %q is neither an IP address nor a host name", c.Host)
-	case (c.Etcd.Cert == "") != (c.Etcd.Key == ""):
-		return fmt.Errorf("--cert %q and --key %q go together: pass both or neither", c.Etcd.Cert, c.Etcd.Key)
-	case c.Etcd.User != "" && c.Etcd.Password == "":
-		return fmt.Errorf("etcd user %q has no password: pass --password-file or set ANNOUNCER_ETCD_PASSWORD", c.Etcd.User)
 	}
-	for _, e := range c.Etcd.Endpoints {
-		if !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://") {
-			return fmt.Errorf("etcd endpoint %q: write it as http://HOST:PORT or https://HOST:PORT", e)
-		}
-	}
-	return nil
+	return c.Etcd.Check()
 }
 
 func isHostName(s string) bool {
 	for _, l := range strings.Split(strings.TrimSuffix(strings.ToLower(s), "."), ".") {
-		if !skydns.IsLabel(l) {
+		if !dnsname.IsLabel(l) {
 			return false
 		}
 	}
@@ -231,42 +214,11 @@ func (a *Announcer) host(st container.State) (string, error) {
 	}
 }
 
-func (a *Announcer) etcdClient() (*clientv3.Client, error) {
-	e := a.cfg.Etcd
-	cc := clientv3.Config{
-		Endpoints:            e.Endpoints,
-		DialTimeout:          5 * time.Second,
-		DialKeepAliveTime:    5 * time.Second,
-		DialKeepAliveTimeout: 2 * time.Second,
-		Username:             e.User,
-		Password:             e.Password,
-		Logger:               zap.NewNop(),
-		// gRPC's default reconnect backoff grows to 120 s; cap it so the record is back
-		// within seconds of etcd coming back.
-		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 200 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
-			MinConnectTimeout: 2 * time.Second,
-		})},
-	}
-	if e.CACert != "" || e.Cert != "" {
-		tlsCfg, err := transport.TLSInfo{CertFile: e.Cert, KeyFile: e.Key, TrustedCAFile: e.CACert}.ClientConfig()
-		if err != nil {
-			return nil, fmt.Errorf("cannot load etcd TLS files (--cacert %q, --cert %q, --key %q): %w", e.CACert, e.Cert, e.Key, err)
-		}
-		cc.TLS = tlsCfg
-	}
-	cli, err := clientv3.New(cc)
-	if err != nil {
-		return nil, fmt.Errorf("cannot create etcd client for %s: %w", strings.Join(e.Endpoints, ","), err)
-	}
-	return cli, nil
-}
-
 // Run keeps the record in line with the container until ctx is done, then deletes it and
 // revokes the lease (on a fresh context, within shutdownTimeout) and returns nil. It
 // returns an error only when it cannot start (bad TLS files, no Docker client).
 func (a *Announcer) Run(ctx context.Context) error {
-	cli, err := a.etcdClient()
+	cli, err := etcdclient.New(a.cfg.Etcd)
 	if err != nil {
 		return err
 	}
@@ -297,7 +249,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 		published string // the value in etcd under a live lease; "" when withdrawn
 		dirty     = known
 		retry     <-chan time.Time
-		bo        = backoffState{}
+		bo        = backoff.Backoff{Min: backoffMin, Max: backoffMax}
 		lastErr   string
 	)
 	for {
@@ -310,10 +262,10 @@ func (a *Announcer) Run(ctx context.Context) error {
 					a.log.Warn("etcd unreachable or address unknown, retrying", "key", a.key, "err", err)
 					lastErr = msg
 				}
-				retry = time.After(bo.next())
+				retry = time.After(bo.Next())
 			default:
 				dirty, lastErr = false, ""
-				bo.reset()
+				bo.Reset()
 			}
 		}
 		select {
@@ -376,13 +328,3 @@ func (a *Announcer) shutdown(h *lease.Holder, withdraw bool) {
 	}
 	a.log.Info("stopped, withdrawn", "key", a.key)
 }
-
-// backoffState is capped exponential backoff with ±20% jitter, reset after success.
-type backoffState struct{ d time.Duration }
-
-func (b *backoffState) next() time.Duration {
-	b.d = min(max(2*b.d, backoffMin), backoffMax)
-	return b.d + time.Duration((rand.Float64()*0.4-0.2)*float64(b.d))
-}
-
-func (b *backoffState) reset() { b.d = 0 }

@@ -135,22 +135,3 @@ func TestHost(t *testing.T) {
 		})
 	}
 }
-
-func TestBackoff(t *testing.T) {
-	var b backoffState
-	prev := 0.0
-	for i := 0; i < 10; i++ {
-		d := b.next()
-		if d < backoffMin*8/10 || d > backoffMax*12/10 {
-			t.Fatalf("step %d: %s outside [%s, %s] ± 20%%", i, d, backoffMin, backoffMax)
-		}
-		prev = float64(b.d)
-	}
-	if prev != float64(backoffMax) {
-		t.Fatalf("not capped at %s after 10 steps: %s", backoffMax, b.d)
-	}
-	b.reset()
-	if d := b.next(); d > backoffMin*12/10 {
-		t.Fatalf("after reset: %s, want about %s", d, backoffMin)
-	}
-}

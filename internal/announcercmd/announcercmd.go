@@ -9,14 +9,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rundock/rundock/internal/announce"
+	"github.com/rundock/rundock/internal/defaults"
+	"github.com/rundock/rundock/internal/etcdclient"
 	"github.com/rundock/rundock/internal/hostaddr"
-	"github.com/rundock/rundock/internal/skydns"
 )
 
 // Exit codes.
@@ -26,11 +25,11 @@ const (
 	ExitUsage = 2
 )
 
-// Environment variables read when the matching flag is not given.
+// Environment variables read when the matching flag is not given (see etcdclient.Flags).
 const (
-	EnvEndpoints = "ANNOUNCER_ETCD_ENDPOINTS"
-	EnvUser      = "ANNOUNCER_ETCD_USER"
-	EnvPassword  = "ANNOUNCER_ETCD_PASSWORD"
+	EnvEndpoints = etcdclient.EnvEndpoints
+	EnvUser      = etcdclient.EnvUser
+	EnvPassword  = etcdclient.EnvPassword
 )
 
 // usageError marks errors the user fixes by changing the command line (exit 2).
@@ -58,10 +57,10 @@ Environment: ` + EnvEndpoints + ` (comma-separated, when --etcd-endpoints is not
 // New returns the announcer command; logs go to stderr.
 func New(stderr io.Writer) *cobra.Command {
 	var (
-		cfg          announce.Config
-		watch        bool
-		passwordFile string
-		logLevel     string
+		cfg      announce.Config
+		watch    bool
+		etcd     = etcdclient.Flags{Env: true}
+		logLevel string
 	)
 	cmd := &cobra.Command{
 		Use:           "announcer --name NAME --port PORT [flags]",
@@ -71,7 +70,7 @@ func New(stderr io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := build(cmd, cfg, watch, passwordFile, logLevel, stderr)
+			a, err := build(cmd, cfg, watch, &etcd, logLevel, stderr)
 			if err != nil {
 				return err
 			}
@@ -84,7 +83,7 @@ func New(stderr io.Writer) *cobra.Command {
 	f.StringVar(&cfg.Name, "name", "", "service name, the first label of NAME.DOMAIN (required)")
 	f.IntVar(&cfg.Port, "port", 0, "announced port, served in SRV answers (required)")
 	f.StringVar(&cfg.Domain, "domain", announce.DefaultDomain, "DNS domain the service lives in")
-	f.StringVar(&cfg.Prefix, "prefix", skydns.DefaultPrefix, "etcd path CoreDNS's etcd plugin reads (one segment)")
+	f.StringVar(&cfg.Prefix, "prefix", defaults.Prefix, "etcd path CoreDNS's etcd plugin reads (one segment)")
 	f.StringVar(&cfg.Instance, "instance", "", "last label of the key and of the SRV target (default: short host name, lowercased)")
 	f.StringVar(&cfg.AnnounceAs, "announce-as", announce.DefaultAnnounceAs, "address to announce: public, private or container (see the rule above)")
 	f.StringVar(&cfg.Host, "host", "", "explicit address (IP or host name); overrides --announce-as")
@@ -97,12 +96,7 @@ func New(stderr io.Writer) *cobra.Command {
 	f.Int64Var(&cfg.DNSTTL, "dns-ttl", 0, "the record's ttl field, the DNS answer TTL (0 or unset: --ttl)")
 	f.IntVar(&cfg.Priority, "priority", 0, "SRV priority (0: CoreDNS answers 10)")
 	f.IntVar(&cfg.Weight, "weight", 0, "SRV weight")
-	f.StringSliceVar(&cfg.Etcd.Endpoints, "etcd-endpoints", nil, "etcd endpoints, comma-separated and repeatable (default: $"+EnvEndpoints+" or "+announce.DefaultEndpoint+")")
-	f.StringVar(&cfg.Etcd.CACert, "cacert", "", "CA bundle that signed etcd's server certificate")
-	f.StringVar(&cfg.Etcd.Cert, "cert", "", "client certificate for etcd (with --key)")
-	f.StringVar(&cfg.Etcd.Key, "key", "", "client key for etcd (with --cert)")
-	f.StringVar(&cfg.Etcd.User, "user", "", "etcd user (default: $"+EnvUser+")")
-	f.StringVar(&passwordFile, "password-file", "", "file holding the etcd password (default: $"+EnvPassword+")")
+	etcd.Register(f)
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
@@ -115,7 +109,7 @@ func noArgs(_ *cobra.Command, args []string) error {
 }
 
 // build completes cfg from the environment and files and checks it.
-func build(cmd *cobra.Command, cfg announce.Config, watch bool, passwordFile, logLevel string, stderr io.Writer) (*announce.Announcer, error) {
+func build(cmd *cobra.Command, cfg announce.Config, watch bool, etcd *etcdclient.Flags, logLevel string, stderr io.Writer) (*announce.Announcer, error) {
 	f := cmd.Flags()
 	for _, req := range []string{"name", "port"} {
 		if !f.Changed(req) {
@@ -123,24 +117,11 @@ func build(cmd *cobra.Command, cfg announce.Config, watch bool, passwordFile, lo
 		}
 	}
 	cfg.IgnoreContainer = !watch
-	if !f.Changed("etcd-endpoints") {
-		if env := os.Getenv(EnvEndpoints); env != "" {
-			cfg.Etcd.Endpoints = nil
-			for _, e := range strings.Split(env, ",") {
-				if e = strings.TrimSpace(e); e != "" {
-					cfg.Etcd.Endpoints = append(cfg.Etcd.Endpoints, e)
-				}
-			}
-		}
-	}
-	if cfg.Etcd.User == "" {
-		cfg.Etcd.User = os.Getenv(EnvUser)
-	}
-	pw, err := password(passwordFile)
+	e, err := etcd.Config()
 	if err != nil {
 		return nil, usageError{err}
 	}
-	cfg.Etcd.Password = pw
+	cfg.Etcd = e
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 		return nil, usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)}
@@ -151,19 +132,6 @@ func build(cmd *cobra.Command, cfg announce.Config, watch bool, passwordFile, lo
 		return nil, usageError{err}
 	}
 	return a, nil
-}
-
-// password reads the etcd password from file (trailing newline cut) or, with no file,
-// from $ANNOUNCER_ETCD_PASSWORD. It is never a flag: flags show in ps and in runit's run.
-func password(file string) (string, error) {
-	if file == "" {
-		return os.Getenv(EnvPassword), nil
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", fmt.Errorf("cannot read --password-file: %w", err)
-	}
-	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
 // Execute runs the announcer with args until ctx is done and returns the exit code; it

@@ -3,8 +3,6 @@ package announcercmd
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -60,31 +58,5 @@ func TestExecute_Help(t *testing.T) {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("--help lacks %q", want)
 		}
-	}
-}
-
-func TestPassword(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "pw")
-	if err := os.WriteFile(file, []byte("s3cret\r\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name, file, env, want string
-		wantErr               bool
-	}{
-		{name: "file, newline cut", file: file, env: "from-env", want: "s3cret"},
-		{name: "env", env: "from-env", want: "from-env"},
-		{name: "neither", want: ""},
-		{name: "missing file", file: filepath.Join(dir, "none"), wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv(EnvPassword, tt.env)
-			got, err := password(tt.file)
-			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Fatalf("got %q, %v; want %q (error %v)", got, err, tt.want, tt.wantErr)
-			}
-		})
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sort"
 	"strings"
 	"time"
@@ -25,6 +24,8 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
+
+	"github.com/rundock/rundock/internal/backoff"
 )
 
 // State is what the watcher knows about the container.
@@ -91,16 +92,13 @@ func (w *Watcher) Run(ctx context.Context, out chan<- State) error {
 			return true
 		}
 	}
+	bo := backoff.Backoff{Min: 250 * time.Millisecond, Max: 5 * time.Second}
 	delay, reachable := time.Duration(0), true
 	for {
-		if delay > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(jitter(delay)):
-			}
+		if delay > 0 && !backoff.Sleep(ctx, delay) {
+			return ctx.Err()
 		}
-		delay = min(max(2*delay, 250*time.Millisecond), 5*time.Second)
+		delay = bo.Next()
 
 		streamCtx, cancel := context.WithCancel(ctx)
 		msgs, errs := w.Client.Events(streamCtx, events.ListOptions{Filters: args})
@@ -136,7 +134,8 @@ func (w *Watcher) Run(ctx context.Context, out chan<- State) error {
 			return ctx.Err()
 		}
 		log.Warn("docker events stream lost, reconnecting", "container", w.Name, "err", err)
-		delay = 0 // the stream was up: retry at once, then back off
+		bo.Reset() // the stream was up: retry at once, then back off
+		delay = 0
 	}
 }
 
@@ -281,9 +280,4 @@ func describe(m events.Message) string {
 
 func sameState(a, b State) bool {
 	return a.Up() == b.Up() && a.Exists == b.Exists && a.Running == b.Running && a.Health == b.Health && a.IP == b.IP
-}
-
-// jitter returns d ± 20%, so announcers on many hosts do not retry in step.
-func jitter(d time.Duration) time.Duration {
-	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
 }

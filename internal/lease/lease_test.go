@@ -6,15 +6,16 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
+	"github.com/rundock/rundock/internal/etcdclient"
 	"github.com/rundock/rundock/internal/testenv"
 )
 
 func setup(t *testing.T) (*clientv3.Client, *Holder) {
 	t.Helper()
 	e := testenv.StartEtcd(t)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{e.Endpoint}, Logger: zap.NewNop()})
+	// the announcer's client: its keepalive settings are what the holder is tuned against
+	cli, err := etcdclient.New(etcdclient.Config{Endpoints: []string{e.Endpoint}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,11 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/rundock/rundock/internal/defaults"
+	"github.com/rundock/rundock/internal/dnsname"
 )
 
-// DefaultPrefix is the etcd path CoreDNS's etcd plugin reads by default. It stays a single
-// segment: multi-segment paths give wrong SRV targets.
-const DefaultPrefix = "/skydns"
+// DefaultPrefix is the etcd path CoreDNS's etcd plugin reads by default (defaults.Prefix). It
+// stays a single segment: multi-segment paths give wrong SRV targets.
+const DefaultPrefix = defaults.Prefix
 
 // ErrBadLabel is returned for a name, domain or instance that is not made of DNS labels.
 var ErrBadLabel = errors.New("not a DNS label")
@@ -54,8 +57,8 @@ func ServiceKey(prefix, domain, name string) (string, error) {
 	fqdn := strings.TrimSuffix(strings.ToLower(name+"."+domain), ".")
 	labels := strings.Split(fqdn, ".")
 	for _, l := range labels {
-		if !IsLabel(l) {
-			return "", fmt.Errorf("%w: %q in %q (use lowercase letters, digits and '-', 1 to 63 characters)", ErrBadLabel, l, fqdn)
+		if !dnsname.IsLabel(l) {
+			return "", fmt.Errorf("%w: %q in %q (%s)", ErrBadLabel, l, fqdn, dnsname.Rule)
 		}
 	}
 	for i, j := 0, len(labels)-1; i < j; i, j = i+1, j-1 {
@@ -72,8 +75,8 @@ func InstanceKey(prefix, domain, name, instance string) (string, error) {
 		return "", err
 	}
 	instance = strings.ToLower(instance)
-	if !IsLabel(instance) {
-		return "", fmt.Errorf("%w: instance %q (use lowercase letters, digits and '-', 1 to 63 characters)", ErrBadLabel, instance)
+	if !dnsname.IsLabel(instance) {
+		return "", fmt.Errorf("%w: instance %q (%s)", ErrBadLabel, instance, dnsname.Rule)
 	}
 	return svc + "/" + instance, nil
 }
@@ -92,23 +95,8 @@ func SplitKey(prefix, domain, key string) (name, instance string, ok bool) {
 		return "", "", false
 	}
 	name, instance, found = strings.Cut(rest, "/")
-	if !found || !IsLabel(name) || !IsLabel(instance) {
+	if !found || !dnsname.IsLabel(name) || !dnsname.IsLabel(instance) {
 		return "", "", false
 	}
 	return name, instance, true
-}
-
-// IsLabel reports whether s is a lowercase DNS label: 1 to 63 of a-z, 0-9 and '-',
-// not starting or ending with '-'.
-func IsLabel(s string) bool {
-	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
 }

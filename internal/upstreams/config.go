@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/rundock/rundock/internal/dnsname"
 )
 
 // Config is the optional YAML file of `rundock upstreams --config`: which services get an
@@ -82,8 +84,8 @@ func (c *Config) Validate() error {
 		return err
 	}
 	for name, s := range c.ServiceMap {
-		if !isLabelName(name) {
-			return fmt.Errorf("%w: service %q is not a DNS label (lowercase letters, digits, '-')", ErrConfig, name)
+		if !dnsname.IsLabel(name) {
+			return fmt.Errorf("%w: service %q is not a DNS label (%s)", ErrConfig, name, dnsname.Rule)
 		}
 		if err := s.validate("services." + name); err != nil {
 			return err
@@ -131,10 +133,6 @@ func validBalance(b string) bool {
 
 func safeDirective(s string) bool {
 	return strings.TrimSpace(s) != "" && !strings.ContainsAny(s, ";{}\r\n#")
-}
-
-func isLabelName(s string) bool {
-	return s != "" && s == strings.ToLower(s) && validHost(s) && !strings.Contains(s, ".")
 }
 
 // Services returns the listed services, sorted; empty means every service found.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/rundock/rundock/internal/dnsname"
 	"github.com/rundock/rundock/internal/skydns"
 	"github.com/rundock/rundock/templates"
 )
@@ -210,7 +211,7 @@ func validHost(h string) bool {
 		return false
 	}
 	for _, l := range strings.Split(h, ".") {
-		if !skydns.IsLabel(strings.ToLower(l)) {
+		if !dnsname.IsLabel(strings.ToLower(l)) {
 			return false
 		}
 	}

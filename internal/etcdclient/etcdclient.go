@@ -1,0 +1,95 @@
+// Package etcdclient is how rundock reaches etcd: the connection settings the announcer and
+// rundock upstreams share (endpoints, TLS, user and password), their flags and environment
+// fallbacks, and one client built with the dial, keepalive and reconnect settings the
+// announcer's lease loop was tuned against (etcd restarts, members cut off).
+package etcdclient
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+
+	"github.com/rundock/rundock/internal/defaults"
+)
+
+// Client settings. A lease of defaults.MinTTL seconds must survive the failover to another
+// member, so a dead connection is noticed in KeepAliveTime+KeepAliveTimeout and a member
+// that comes back is redialled within ReconnectMax (gRPC's own backoff grows to 120 s).
+const (
+	DialTimeout      = 5 * time.Second
+	KeepAliveTime    = 5 * time.Second
+	KeepAliveTimeout = 2 * time.Second
+	ReconnectMin     = 200 * time.Millisecond
+	ReconnectMax     = 2 * time.Second
+)
+
+// Config says how to reach etcd. Password never comes from a flag (flags show in ps and in
+// runit's run scripts): Flags reads it from a file or the environment.
+type Config struct {
+	Endpoints         []string // default defaults.EtcdEndpoint
+	CACert, Cert, Key string   // TLS: CA bundle, client certificate and key
+	User, Password    string
+}
+
+// SetDefaults fills in the endpoint when none is given.
+func (c *Config) SetDefaults() {
+	if len(c.Endpoints) == 0 {
+		c.Endpoints = []string{defaults.EtcdEndpoint}
+	}
+}
+
+// Check returns an error naming the first setting that cannot work.
+func (c Config) Check() error {
+	if (c.Cert == "") != (c.Key == "") {
+		return fmt.Errorf("--cert %q and --key %q go together: pass both or neither", c.Cert, c.Key)
+	}
+	if c.User != "" && c.Password == "" {
+		return fmt.Errorf("etcd user %q has no password: pass --password-file", c.User)
+	}
+	for _, e := range c.Endpoints {
+		if !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://") {
+			return fmt.Errorf("etcd endpoint %q: write it as http://HOST:PORT or https://HOST:PORT", e)
+		}
+	}
+	return nil
+}
+
+// New checks c and returns a client for it (with the default endpoint when c has none).
+// The client does not log: its callers log once, at the top.
+func New(c Config) (*clientv3.Client, error) {
+	c.SetDefaults()
+	if err := c.Check(); err != nil {
+		return nil, err
+	}
+	cc := clientv3.Config{
+		Endpoints:            c.Endpoints,
+		DialTimeout:          DialTimeout,
+		DialKeepAliveTime:    KeepAliveTime,
+		DialKeepAliveTimeout: KeepAliveTimeout,
+		Username:             c.User,
+		Password:             c.Password,
+		Logger:               zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: ReconnectMin, Multiplier: 1.6, Jitter: 0.2, MaxDelay: ReconnectMax},
+			MinConnectTimeout: 2 * time.Second,
+		})},
+	}
+	if c.CACert != "" || c.Cert != "" {
+		tlsCfg, err := transport.TLSInfo{CertFile: c.Cert, KeyFile: c.Key, TrustedCAFile: c.CACert}.ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("cannot load etcd TLS files (--cacert %q, --cert %q, --key %q): %w", c.CACert, c.Cert, c.Key, err)
+		}
+		cc.TLS = tlsCfg
+	}
+	cli, err := clientv3.New(cc)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create etcd client for %s: %w", strings.Join(c.Endpoints, ","), err)
+	}
+	return cli, nil
+}
