@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"testing"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-
 	"github.com/rundock/rundock/internal/apply"
 	"github.com/rundock/rundock/internal/lease"
 	"github.com/rundock/rundock/internal/render"
@@ -119,11 +116,7 @@ func BenchmarkRecord(b *testing.B) {
 // revoke), as on every container start and stop; and one keep-alive round trip.
 func BenchmarkLease(b *testing.B) {
 	e := testenv.StartEtcd(b)
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{e.Endpoint}, Logger: zap.NewNop()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	c := testenv.EtcdClient(b, e.Endpoint)
 	ctx := context.Background()
 	key, _ := skydns.InstanceKey(skydns.DefaultPrefix, "s.prod.example.com", "bench", "host-1")
 	value := skydns.Record{Host: "10.0.0.1", Port: 8086, TTL: 30}.Encode()

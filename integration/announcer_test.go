@@ -25,6 +25,7 @@ import (
 	"github.com/rundock/rundock/internal/hostaddr"
 	"github.com/rundock/rundock/internal/skydns"
 	"github.com/rundock/rundock/internal/testenv"
+	"github.com/rundock/rundock/internal/testenv/procfs"
 )
 
 // The announcer is tested as runit runs it: the built binary as a process, against an
@@ -112,16 +113,6 @@ func startAnnouncerEnv(t *testing.T, env []string, args ...string) *annProc {
 	return p
 }
 
-func annClient(t *testing.T, endpoints ...string) *clientv3.Client {
-	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli
-}
-
 // annGet returns the record at key and its lease; ok is false when there is none.
 func annGet(t *testing.T, cli *clientv3.Client, key string) (rec skydns.Record, lease clientv3.LeaseID, ok bool) {
 	t.Helper()
@@ -173,7 +164,7 @@ func TestAnnouncer_DNS(t *testing.T) {
 	testenv.Need(t, "dig", "coredns")
 	e := testenv.StartEtcd(t)
 	dns := testenv.StartCoreDNS(t, annDomain, e.Endpoint)
-	cli := annClient(t, e.Endpoint)
+	cli := testenv.EtcdClient(t, e.Endpoint)
 	key := annKey(t, "node-back-1")
 
 	p := startAnnouncer(t, "--name", annName, "--port", "8086", "--instance", "node-back-1",
@@ -223,7 +214,7 @@ func TestAnnouncer_DNS(t *testing.T) {
 // TestAnnouncer_Kill: a SIGKILLed announcer's record goes with its lease within TTL+1s.
 func TestAnnouncer_Kill(t *testing.T) {
 	e := testenv.StartEtcd(t)
-	cli := annClient(t, e.Endpoint)
+	cli := testenv.EtcdClient(t, e.Endpoint)
 	key := annKey(t, "node-kill")
 	p := startAnnouncer(t, "--name", annName, "--port", "8086", "--instance", "node-kill", "--host", "127.0.0.10",
 		"--ttl", strconv.Itoa(annTTL), "--watch-container=false", "--etcd-endpoints", e.Endpoint)
@@ -239,7 +230,7 @@ func TestAnnouncer_Kill(t *testing.T) {
 // announcer grants a new lease and puts the record again within seconds.
 func TestAnnouncer_EtcdOutage(t *testing.T) {
 	e := testenv.StartEtcd(t)
-	cli := annClient(t, e.Endpoint)
+	cli := testenv.EtcdClient(t, e.Endpoint)
 	key := annKey(t, "node-outage")
 	p := startAnnouncer(t, "--name", annName, "--port", "8086", "--instance", "node-outage", "--host", "127.0.0.10",
 		"--ttl", strconv.Itoa(annTTL), "--watch-container=false", "--etcd-endpoints", e.Endpoint)
@@ -251,7 +242,7 @@ func TestAnnouncer_EtcdOutage(t *testing.T) {
 	e.Restart(t)
 	// A fresh client: the first one may sit in gRPC's reconnect backoff for seconds, which is
 	// the test's business, not the announcer's.
-	cli = annClient(t, e.Endpoint)
+	cli = testenv.EtcdClient(t, e.Endpoint)
 	// etcd restores the old lease with a fresh TTL, so the key alone proves nothing:
 	// wait for the key under a new lease that is being renewed.
 	d := testenv.Eventually(t, 10*time.Second, "record under a new lease after etcd restart", func() bool {
@@ -339,7 +330,7 @@ func TestAnnouncer_LeaderLoss(t *testing.T) {
 			rest = append(rest, ep)
 		}
 	}
-	cli := annClient(t, rest...)
+	cli := testenv.EtcdClient(t, rest...)
 	dns := testenv.StartCoreDNS(t, annDomain, strings.Join(rest, " "))
 	fqdn := annName + "." + annDomain
 	testenv.Eventually(t, 5*time.Second, "record announced", func() bool { return annPresent(t, cli, key) })
@@ -404,24 +395,15 @@ func annNetwork(t *testing.T) string {
 // annProcStats returns the resident memory (kB) and CPU ticks (utime+stime) of pid.
 func annProcStats(t *testing.T, pid int) (rssKB, ticks int) {
 	t.Helper()
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	rss, err := procfs.RSS(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(status), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-			rssKB, _ = strconv.Atoi(f[1])
-		}
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	cpu, err := procfs.CPU(pid, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Fields after the ")" that ends the command name: state is field 3, utime 14, stime 15.
-	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	ut, _ := strconv.Atoi(f[11])
-	st, _ := strconv.Atoi(f[12])
-	return rssKB, ut + st
+	return int(rss / 1024), int(cpu)
 }
 
 // TestAnnouncer_Container follows a real container by name: announced only while it
@@ -430,7 +412,7 @@ func annProcStats(t *testing.T, pid int) (rssKB, ticks int) {
 func TestAnnouncer_Container(t *testing.T) {
 	image := testenv.BuildEchoImage(t)
 	e := testenv.StartEtcd(t)
-	cli := annClient(t, e.Endpoint)
+	cli := testenv.EtcdClient(t, e.Endpoint)
 	netw := annNetwork(t)
 	name := annContainerName(t)
 	key := annKey(t, "node-ctr")
@@ -514,7 +496,7 @@ func TestAnnouncer_Container(t *testing.T) {
 func TestAnnouncer_Health(t *testing.T) {
 	image := testenv.BuildEchoImage(t)
 	e := testenv.StartEtcd(t)
-	cli := annClient(t, e.Endpoint)
+	cli := testenv.EtcdClient(t, e.Endpoint)
 	netw := annNetwork(t)
 
 	t.Run("failing", func(t *testing.T) {
@@ -640,7 +622,7 @@ func (p *annDockerProxy) cut() {
 func TestAnnouncer_DockerReconnect(t *testing.T) {
 	image := testenv.BuildEchoImage(t)
 	e := testenv.StartEtcd(t)
-	cli := annClient(t, e.Endpoint)
+	cli := testenv.EtcdClient(t, e.Endpoint)
 	proxy := startDockerProxy(t)
 	netw := annNetwork(t) // before the container: cleanups run last-first
 	name := annContainerName(t)
@@ -668,7 +650,7 @@ func TestAnnouncer_DockerReconnect(t *testing.T) {
 // cleanup gives up and the lease expires the record); a second TERM exits at once.
 func TestAnnouncer_TermEtcdDown(t *testing.T) {
 	e := testenv.StartEtcd(t)
-	cli := annClient(t, e.Endpoint)
+	cli := testenv.EtcdClient(t, e.Endpoint)
 	start := func(instance string) *annProc {
 		p := startAnnouncer(t, "--name", annName, "--port", "8086", "--instance", instance, "--host", "127.0.0.15",
 			"--ttl", strconv.Itoa(annTTL), "--watch-container=false", "--etcd-endpoints", e.Endpoint)

@@ -26,7 +26,7 @@ func TestExamplePlaybook_CheckMode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before := snapshot(t, "/etc/sv", "/etc/service", "/etc/rundock", "/usr/local/bin/rundock", "/usr/local/bin/announcer")
+	before := testenv.Listing("/etc/sv", "/etc/service", "/etc/rundock", "/usr/local/bin/rundock", "/usr/local/bin/announcer")
 	cmd := exec.Command("ansible-playbook", "-i", "localhost,", "-c", "local", "--check", "--diff",
 		"-e", "rundock_bin_dir="+bin, filepath.Join(testenv.RepoRoot(), "examples", "ansible", "playbook.yml"))
 	cmd.Env = append(os.Environ(), "ANSIBLE_LIBRARY="+lib, "ANSIBLE_NOCOLOR=1", "ANSIBLE_RETRY_FILES_ENABLED=0")
@@ -41,33 +41,7 @@ func TestExamplePlaybook_CheckMode(t *testing.T) {
 	if !strings.Contains(text, "+++ after: /etc/sv/docker-influxdb/run (mode 0755)") {
 		t.Errorf("--diff shows no rendered run script:\n%s", text)
 	}
-	if after := snapshot(t, "/etc/sv", "/etc/service", "/etc/rundock", "/usr/local/bin/rundock", "/usr/local/bin/announcer"); after != before {
+	if after := testenv.Listing("/etc/sv", "/etc/service", "/etc/rundock", "/usr/local/bin/rundock", "/usr/local/bin/announcer"); after != before {
 		t.Errorf("check mode changed the machine:\nbefore: %s\nafter:  %s", before, after)
 	}
-}
-
-// snapshot describes which of paths exist, and what a directory holds.
-func snapshot(t *testing.T, paths ...string) string {
-	t.Helper()
-	var b strings.Builder
-	for _, p := range paths {
-		entries, err := os.ReadDir(p)
-		switch {
-		case err == nil:
-			b.WriteString(p + ":")
-			for _, e := range entries {
-				b.WriteString(" " + e.Name())
-			}
-		case os.IsNotExist(err):
-			b.WriteString(p + ": absent")
-		default:
-			if _, err := os.Stat(p); err == nil {
-				b.WriteString(p + ": file")
-			} else {
-				b.WriteString(p + ": " + err.Error())
-			}
-		}
-		b.WriteString("; ")
-	}
-	return b.String()
 }

@@ -2,16 +2,11 @@ package integration
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io"
-	"io/fs"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -149,49 +144,10 @@ func (e *genEnv) cliApply(t *testing.T, extra []string, opts [][2]string) (map[s
 	return results[0], stderr, ok
 }
 
-// treeHash hashes every path, mode, content and link target under sv_dir and service_dir,
-// except runsv's supervise/ directories and the lock file.
-func (e *genEnv) treeHash(t *testing.T) string {
-	t.Helper()
-	h := sha256.New()
-	for _, root := range []string{e.r.SvDir, e.r.ServiceDir} {
-		var lines []string
-		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return nil
-			}
-			if d.Name() == "supervise" {
-				return fs.SkipDir
-			}
-			info, _ := d.Info()
-			line := p + " " + info.Mode().String()
-			switch {
-			case d.Type()&fs.ModeSymlink != 0:
-				target, _ := os.Readlink(p)
-				line += " -> " + target
-			case d.Type().IsRegular():
-				data, _ := os.ReadFile(p)
-				line += fmt.Sprintf(" %x", sha256.Sum256(data))
-			}
-			lines = append(lines, line)
-			return nil
-		})
-		sort.Strings(lines)
-		fmt.Fprintln(h, strings.Join(lines, "\n"))
-	}
-	return fmt.Sprintf("%x", h.Sum(nil))
-}
-
-// httpBody GETs url, returning "" on any error.
-func httpBody(url string) string {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+// tree describes every path, mode, content and link target under sv_dir and service_dir,
+// except runsv's supervise/ directories.
+func (e *genEnv) tree() string {
+	return testenv.Snapshot(e.r.SvDir, "supervise") + testenv.Snapshot(e.r.ServiceDir, "supervise")
 }
 
 // containers lists the ids of running containers named exactly name.
@@ -219,14 +175,14 @@ func waitServing(t *testing.T, name string, port int, want string, timeout time.
 	t.Helper()
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	return testenv.EventuallyMsg(t, timeout, func() string {
-		return fmt.Sprintf("%s serving %q on %s (last answer %q, containers %v)", name, want, url, httpBody(url), containers(t, name))
+		return fmt.Sprintf("%s serving %q on %s (last answer %q, containers %v)", name, want, url, testenv.HTTPBody(url, 2*time.Second), containers(t, name))
 	}, func() bool { return servesAlone(t, name, port, want) })
 }
 
 // servesAlone reports whether exactly one container name runs and port answers with want.
 func servesAlone(t *testing.T, name string, port int, want string) bool {
 	t.Helper()
-	return strings.HasPrefix(httpBody(fmt.Sprintf("http://127.0.0.1:%d/", port)), want+" ") && len(containers(t, name)) == 1
+	return strings.HasPrefix(testenv.HTTPBody(fmt.Sprintf("http://127.0.0.1:%d/", port), 2*time.Second), want+" ") && len(containers(t, name)) == 1
 }
 
 // The lifecycle through both front ends: enabled -> serves; again -> unchanged; check mode
@@ -322,7 +278,7 @@ func TestGenerator_Lifecycle(t *testing.T) {
 				waitServing(t, name, port, "one", 60*time.Second)
 			}
 
-			before := e.treeHash(t)
+			before := e.tree()
 			id := containers(t, name)
 			o = run(opts("enabled", "two"), true, true)
 			if !o.ok || !o.changed {
@@ -331,7 +287,7 @@ func TestGenerator_Lifecycle(t *testing.T) {
 			if !strings.Contains(o.diff, "INSTANCE=two") {
 				t.Errorf("check mode diff does not show the new value; got:\n%s", o.diff)
 			}
-			if after := e.treeHash(t); after != before {
+			if after := e.tree(); after != before {
 				t.Fatalf("check mode changed the disk")
 			}
 			if now := containers(t, name); strings.Join(now, ",") != strings.Join(id, ",") {
@@ -407,7 +363,7 @@ func TestGenerator_OriginalInvocation(t *testing.T) {
 	for _, port := range []int{adminPort, announcePort} {
 		url := fmt.Sprintf("http://%s:%d/", ip, port)
 		testenv.Eventually(t, 60*time.Second, "container answering on "+url, func() bool {
-			return httpBody(url) != ""
+			return testenv.HTTPBody(url, 2*time.Second) != ""
 		})
 	}
 	runScript, err := os.ReadFile(filepath.Join(e.r.SvDir, "docker-"+name, "run"))
@@ -440,7 +396,7 @@ func TestGenerator_OriginalInvocation(t *testing.T) {
 	}
 	url := fmt.Sprintf("http://%s:%d/", ip, adminPort)
 	testenv.Eventually(t, 60*time.Second, "container answering on "+url+" after the change", func() bool {
-		return httpBody(url) != "" && len(containers(t, name)) == 1
+		return testenv.HTTPBody(url, 2*time.Second) != "" && len(containers(t, name)) == 1
 	})
 	r = e.ansible(t, fmt.Sprintf("state=absent name=%s %s", name, kv(e.dirs())))
 	if !r.ok {
@@ -483,7 +439,7 @@ func TestGenerator_BadInput(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			opts := append(append([][2]string{}, c.opts...), e.dirs()...)
-			before := e.treeHash(t)
+			before := e.tree()
 			r := e.ansible(t, kv(opts))
 			if r.ok || !strings.Contains(r.stdout, "FAILED!") {
 				t.Errorf("ansible: want FAILED, got ok=%v\n%s", r.ok, r.stdout)
@@ -498,7 +454,7 @@ func TestGenerator_BadInput(t *testing.T) {
 			if !strings.Contains(stderr, c.want) {
 				t.Errorf("cli: error %q does not name %s", stderr, c.want)
 			}
-			if after := e.treeHash(t); after != before {
+			if after := e.tree(); after != before {
 				t.Errorf("disk changed after a rejected input")
 			}
 		})
@@ -506,12 +462,12 @@ func TestGenerator_BadInput(t *testing.T) {
 	t.Run("malformed yaml", func(t *testing.T) {
 		f := filepath.Join(e.r.Root, "bad.yml")
 		os.WriteFile(f, []byte("name: x\nimage: [unclosed\n"), 0o644)
-		before := e.treeHash(t)
+		before := e.tree()
 		_, stderr, ok := e.cli(t, "apply", "-f", f)
 		if ok || !strings.Contains(stderr, "bad.yml") {
 			t.Errorf("want a failure naming the file, got ok=%v %q", ok, stderr)
 		}
-		if after := e.treeHash(t); after != before {
+		if after := e.tree(); after != before {
 			t.Errorf("disk changed after a rejected file")
 		}
 	})
@@ -524,12 +480,12 @@ func TestGenerator_BadInput(t *testing.T) {
 		}
 		b.WriteString("---\nname: second\nimage: x\nport: 99999\n")
 		os.WriteFile(f, []byte(b.String()), 0o644)
-		before := e.treeHash(t)
+		before := e.tree()
 		_, stderr, ok := e.cli(t, "apply", "-f", f)
 		if ok || !strings.Contains(stderr, "99999") {
 			t.Errorf("want a failure naming 99999, got ok=%v %q", ok, stderr)
 		}
-		if after := e.treeHash(t); after != before {
+		if after := e.tree(); after != before {
 			t.Errorf("the valid first service was installed although the second was rejected")
 		}
 	})
@@ -541,7 +497,7 @@ func TestGenerator_BadInput(t *testing.T) {
 		if err := os.Symlink(victim, run); err != nil {
 			t.Fatal(err)
 		}
-		before := e.treeHash(t)
+		before := e.tree()
 		opts := append([][2]string{{"state", "present"}, {"name", good}, {"image", e.image}, {"pull", "never"}, {"env", "X=1"}}, e.dirs()...)
 		r := e.ansible(t, kv(opts))
 		if r.ok || !strings.Contains(r.msg(), run) {
@@ -554,7 +510,7 @@ func TestGenerator_BadInput(t *testing.T) {
 		if data, _ := os.ReadFile(victim); string(data) != "precious\n" {
 			t.Errorf("rundock wrote through the planted symlink: %q", data)
 		}
-		if after := e.treeHash(t); after != before {
+		if after := e.tree(); after != before {
 			t.Errorf("disk changed")
 		}
 		// A symlinked directory inside the tree is refused too.

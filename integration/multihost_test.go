@@ -3,10 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
-	"io"
 	"maps"
 	"net"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -337,7 +335,7 @@ func TestMultiHost(t *testing.T) {
 			if got := l.dns.Dig(t, h.Name+".backend."+mhDomain, "A"); !slices.Equal(got, []string{h.IP}) {
 				t.Errorf("A %s.backend = %v, want [%s]", h.Name, got, h.IP)
 			}
-			body := mhGet(t, fmt.Sprintf("http://%s:%d/", h.IP, l.ports[h.Name]))
+			body := testenv.MustHTTPBody(t, fmt.Sprintf("http://%s:%d/", h.IP, l.ports[h.Name]), 5*time.Second)
 			if !strings.HasPrefix(body, h.Name+" ") {
 				t.Errorf("backend on %s answered %q, want its instance %s", h.Name, body, h.Name)
 			}
@@ -363,7 +361,7 @@ func TestMultiHost(t *testing.T) {
 		}
 		// nginx -s reload returns before the new workers serve.
 		testenv.Eventually(t, 10*time.Second, "nginx serving the rendered upstreams", func() bool {
-			code, _, err := upGet(n.URL("/"))
+			code, _, err := testenv.HTTPGet(upHTTP, n.URL("/"))
 			return err == nil && code == 200
 		})
 		hosts := map[string]int{}
@@ -406,7 +404,7 @@ func TestMultiHost(t *testing.T) {
 		for _, h := range []*multihost.Host{a, b} {
 			addr := want[h.Name]
 			ips = append(ips, strings.TrimSuffix(addr, ":8080"))
-			if body := mhGet(t, "http://"+addr+"/"); !strings.HasPrefix(body, h.Name+" ") {
+			if body := testenv.MustHTTPBody(t, "http://"+addr+"/", 5*time.Second); !strings.HasPrefix(body, h.Name+" ") {
 				t.Errorf("web on %s (%s) answered %q, want its instance %s", h.Name, addr, body, h.Name)
 			}
 		}
@@ -724,7 +722,7 @@ func TestMultiHost(t *testing.T) {
 		if got := l.digA(t, "restart"); !slices.Equal(got, []string{"127.0.0.1"}) {
 			t.Errorf("A restart = %v, want [127.0.0.1]", got)
 		}
-		if body := mhGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); !strings.HasPrefix(body, "engine-host ") {
+		if body := testenv.MustHTTPBody(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 5*time.Second); !strings.HasPrefix(body, "engine-host ") {
 			t.Errorf("restart answered %q, want engine-host", body)
 		}
 
@@ -795,20 +793,4 @@ func mhDigA(dns *testenv.CoreDNS, name string) ([]string, error) {
 	got := strings.Fields(string(out))
 	sort.Strings(got)
 	return got, nil
-}
-
-// mhGet returns the body of a GET on url.
-func mhGet(t *testing.T, url string) string {
-	t.Helper()
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

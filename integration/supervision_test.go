@@ -15,6 +15,7 @@ import (
 
 	"github.com/rundock/rundock/internal/runit"
 	"github.com/rundock/rundock/internal/testenv"
+	"github.com/rundock/rundock/internal/testenv/procfs"
 )
 
 const supPrefix = "rdtest-sup-"
@@ -117,7 +118,7 @@ func (s *supService) state(t *testing.T) string {
 	t.Helper()
 	var b strings.Builder
 	url := fmt.Sprintf("http://127.0.0.1:%d/", s.port)
-	fmt.Fprintf(&b, "last answer: %q\n", httpBody(url))
+	fmt.Fprintf(&b, "last answer: %q\n", testenv.HTTPBody(url, 2*time.Second))
 	fmt.Fprintf(&b, "status: %s\n", s.status())
 	out, _ := exec.Command("docker", "ps", "-a", "--no-trunc", "--filter", "name="+s.name,
 		"--format", "{{.ID}} {{.Names}} {{.Status}}").CombinedOutput()
@@ -178,29 +179,6 @@ func (s *supService) settle(t *testing.T) {
 		st, err := runit.ReadStatus(s.dir)
 		return err == nil && st.State == "run" && st.Uptime >= 10
 	})
-}
-
-// runsvPIDs lists the runsv processes supervising dir.
-func runsvPIDs(t *testing.T, dir string) []int {
-	t.Helper()
-	real, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pids []int
-	procs, _ := os.ReadDir("/proc")
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil {
-			continue
-		}
-		comm, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "comm"))
-		cwd, _ := os.Readlink(filepath.Join("/proc", p.Name(), "cwd"))
-		if strings.TrimSpace(string(comm)) == "runsv" && cwd == real {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }
 
 // Faults a supervisor must survive, each leaving exactly one container running again.
@@ -264,7 +242,7 @@ func TestSupervision_Faults(t *testing.T) {
 		before, _ := s.exactlyOne(t, 60*time.Second)
 		s.settle(t)
 		start := time.Now()
-		pids := runsvPIDs(t, s.dir)
+		pids := testenv.RunsvPIDs(t, s.dir)
 		if len(pids) != 1 {
 			t.Fatalf("want one runsv for %s, got %v", s.dir, pids)
 		}
@@ -272,7 +250,7 @@ func TestSupervision_Faults(t *testing.T) {
 			t.Fatal(err)
 		}
 		testenv.Eventually(t, 20*time.Second, "runsvdir starting a new runsv", func() bool {
-			now := runsvPIDs(t, s.dir)
+			now := testenv.RunsvPIDs(t, s.dir)
 			return len(now) == 1 && now[0] != pids[0]
 		})
 		// The new runsv's run removes the stale container before starting its own.
@@ -349,20 +327,10 @@ func TestSupervision_CrashLoopBackoff(t *testing.T) {
 	}
 }
 
-// dockerdPID finds the running dockerd.
+// dockerdPID finds the running dockerd and its command line.
 func dockerdPID() (int, []string) {
-	procs, _ := os.ReadDir("/proc")
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil {
-			continue
-		}
-		comm, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "comm"))
-		if strings.TrimSpace(string(comm)) != "dockerd" {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
-		return pid, strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	if ps := procfs.Scan(func(p procfs.Proc) bool { return p.Comm == "dockerd" }); len(ps) > 0 {
+		return ps[0].PID, ps[0].Cmdline()
 	}
 	return 0, nil
 }

@@ -139,17 +139,6 @@ func (b *upBackend) record() string {
 	return skydns.Record{Host: b.IP, Port: b.Port, TTL: 60}.Encode()
 }
 
-func upEtcd(t *testing.T) *clientv3.Client {
-	t.Helper()
-	e := testenv.StartEtcd(t)
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{e.Endpoint}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 func upPut(t *testing.T, c *clientv3.Client, svc, inst, value string) {
 	t.Helper()
 	k, err := skydns.InstanceKey(skydns.DefaultPrefix, upDomain, svc, inst)
@@ -182,7 +171,7 @@ func upExample(t *testing.T, name string) string {
 // examples/nginx/upstreams-site.conf and the upstreams of no instance at all.
 func upSetup(t *testing.T) (*clientv3.Client, *upstreams.Config, *template.Template, *upNginx) {
 	t.Helper()
-	c := upEtcd(t)
+	c := testenv.EtcdClient(t, testenv.StartEtcd(t).Endpoint)
 	cfg, err := upstreams.LoadConfig(filepath.Join(testenv.RepoRoot(), "examples", "nginx", "upstreams.yml"))
 	if err != nil {
 		t.Fatal(err)
@@ -236,24 +225,16 @@ func upRun(t *testing.T, r *upstreams.Renderer) {
 	t.Cleanup(func() { cancel(); <-done })
 }
 
+// upHTTP is the client of every GET through nginx: several connections kept open per host,
+// as under load.
 var upHTTP = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-
-func upGet(url string) (int, string, error) {
-	resp, err := upHTTP.Get(url)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
-}
 
 // upSeen returns which bodies n GETs of url answered; failures count under "!failed".
 func upSeen(t *testing.T, url string, n int) map[string]int {
 	t.Helper()
 	seen := map[string]int{}
 	for i := 0; i < n; i++ {
-		code, body, err := upGet(url)
+		code, body, err := testenv.HTTPGet(upHTTP, url)
 		if err != nil || code != 200 {
 			body = "!failed"
 		}
@@ -277,7 +258,7 @@ func upLoad(url string) (stop func() (failures []string, requests int)) {
 		go func() {
 			defer wg.Done()
 			for !quit.Load() {
-				code, body, err := upGet(url)
+				code, body, err := testenv.HTTPGet(upHTTP, url)
 				reqs.Add(1)
 				if err != nil || code != 200 {
 					mu.Lock()
@@ -329,7 +310,7 @@ func TestUpstreams_Traffic(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	code, _, err := upGet(n.URL("/api/x"))
+	code, _, err := testenv.HTTPGet(upHTTP, n.URL("/api/x"))
 	took := time.Since(start)
 	if err != nil || code != http.StatusBadGateway {
 		t.Fatalf("GET /api/x with no api instance: %d %v, want 502", code, err)
@@ -533,11 +514,7 @@ func TestUpstreams_BrokenTemplate(t *testing.T) {
 func TestUpstreams_ResolverExample(t *testing.T) {
 	testenv.Need(t, "nginx", "coredns")
 	e := testenv.StartEtcd(t)
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{e.Endpoint}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testenv.EtcdClient(t, e.Endpoint)
 	dns := testenv.StartCoreDNS(t, upDomain, e.Endpoint)
 	port := testenv.FreePort(t)
 	b2 := upStartBackend(t, "at-127.0.0.2", "127.0.0.2", port)
@@ -550,7 +527,7 @@ func TestUpstreams_ResolverExample(t *testing.T) {
 		site = strings.Replace(site, old, new, 1)
 	}
 	n := upStartNginx(t, site, nil)
-	if code, _, _ := upGet(n.URL("/")); code != http.StatusBadGateway {
+	if code, _, _ := testenv.HTTPGet(upHTTP, n.URL("/")); code != http.StatusBadGateway {
 		t.Fatalf("no record: %d, want 502", code)
 	}
 	upPut(t, c, "web", "h2", b2.record())
@@ -577,7 +554,7 @@ func TestUpstreams_ResolverExample(t *testing.T) {
 }
 
 func upSeen1(url string) string {
-	_, body, _ := upGet(url)
+	_, body, _ := testenv.HTTPGet(upHTTP, url)
 	return body
 }
 

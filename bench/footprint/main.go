@@ -19,8 +19,7 @@ import (
 
 	"github.com/rundock/rundock/bench/internal/measure"
 	"github.com/rundock/rundock/internal/skydns"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
+	"github.com/rundock/rundock/internal/testenv/procfs"
 )
 
 const domain = "s.prod.example.com"
@@ -64,12 +63,11 @@ func main() {
 	subjects := []*subject{ann, loop}
 	for _, s := range subjects {
 		s.cmd.Stderr = os.Stderr
-		// SIGTERM to the child when this program dies, however it dies
-		s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		measure.OrphanProof(s.cmd)
 		if err := s.cmd.Start(); err != nil {
 			fatal(fmt.Errorf("cannot start %s: %w", s.name, err))
 		}
-		defer stop(s.cmd)
+		defer measure.Stop(3*time.Second, s.cmd)
 	}
 	for _, s := range subjects {
 		if !waitKey(ctx, s.endpoint, key) {
@@ -78,7 +76,7 @@ func main() {
 	}
 	time.Sleep(2 * time.Second) // past start-up
 	for _, s := range subjects {
-		c, err := measure.ProcCPU(s.cmd.Process.Pid, s.children)
+		c, err := procfs.CPU(s.cmd.Process.Pid, s.children)
 		if err != nil {
 			fatal(err)
 		}
@@ -101,17 +99,15 @@ loop:
 			break loop
 		case <-tick.C:
 			for _, s := range subjects {
-				if r, err := measure.ProcRSS(s.cmd.Process.Pid); err == nil && r > s.rssMax {
-					s.rssMax = r
-				}
+				s.rssMax = measure.MaxRSS(s.cmd.Process.Pid, s.rssMax)
 			}
 		}
 	}
 	el := time.Since(t0)
 	perMin := time.Minute.Seconds() / el.Seconds()
 	for _, s := range subjects {
-		c, _ := measure.ProcCPU(s.cmd.Process.Pid, s.children)
-		rss, _ := measure.ProcRSS(s.cmd.Process.Pid)
+		c, _ := procfs.CPU(s.cmd.Process.Pid, s.children)
+		rss, _ := procfs.RSS(s.cmd.Process.Pid)
 		by, req, _ := measure.EtcdRequests(s.endpoint)
 		var methods []string
 		for m, v := range by {
@@ -119,7 +115,7 @@ loop:
 				methods = append(methods, fmt.Sprintf("%s %.1f", m, d*perMin))
 			}
 		}
-		cpuS := (float64(c) - s.cpu0) / measure.ClockTicks
+		cpuS := (float64(c) - s.cpu0) / procfs.ClockTicks
 		// | who | RSS end / max | CPU s per minute | CPU % of one core | etcd requests per minute (by method) | window |
 		fmt.Printf("| %s | %s / %s | %.3f s | %.3f%% | %.1f (%s) | %s |\n", s.name, measure.MiB(rss), measure.MiB(s.rssMax),
 			cpuS*perMin, 100*cpuS/el.Seconds(), (req-s.req0)*perMin, strings.Join(sorted(methods), ", "), el.Round(time.Second))
@@ -141,32 +137,19 @@ func sorted(s []string) []string {
 }
 
 func waitKey(ctx context.Context, endpoint, key string) bool {
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	c, err := measure.EtcdClient(endpoint)
 	if err != nil {
 		return false
 	}
 	defer c.Close()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		r, err := c.Get(ctx, key, clientv3.WithCountOnly())
-		if err == nil && r.Count > 0 {
+		if measure.HasKey(ctx, c, key) {
 			return true
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	return false
-}
-
-func stop(c *exec.Cmd) {
-	c.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { c.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(3 * time.Second):
-		c.Process.Kill()
-		<-done
-	}
 }
 
 func fatal(err error) {

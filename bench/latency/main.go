@@ -31,7 +31,6 @@ import (
 	"github.com/rundock/rundock/bench/internal/measure"
 	"github.com/rundock/rundock/internal/skydns"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 const domain = "s.prod.example.com"
@@ -73,7 +72,7 @@ func main() {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	var err error
-	b.etcd, err = clientv3.New(clientv3.Config{Endpoints: []string{b.endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	b.etcd, err = measure.EtcdClient(b.endpoint)
 	if err != nil {
 		fatal(err)
 	}
@@ -125,12 +124,6 @@ func fatal(err error) {
 	os.Exit(1)
 }
 
-// orphanProof makes a child get SIGTERM when this program dies, however it dies, so no
-// announcer or loop outlives a failed run.
-func orphanProof(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-}
-
 func (b *bench) key(name, instance string) string {
 	k, err := skydns.InstanceKey(skydns.DefaultPrefix, domain, name, instance)
 	if err != nil {
@@ -144,11 +137,16 @@ func (b *bench) startAnnouncer(name, instance string, ttl int, extra ...string) 
 	args := append([]string{"--name", name, "--port", "8080", "--host", "127.0.0.1", "--instance", instance,
 		"--domain", domain, "--etcd-endpoints", b.endpoint, "--ttl", fmt.Sprint(ttl)}, extra...)
 	cmd := exec.Command(b.announcer, args...)
-	orphanProof(cmd)
 	lf, _ := os.CreateTemp("", b.prefix+"-announcer-*.log")
 	cmd.Stdout, cmd.Stderr = lf, lf
+	return b.spawn(cmd, b.announcer)
+}
+
+// spawn starts cmd, orphan-proof, and keeps it for cleanup; what names it in the error.
+func (b *bench) spawn(cmd *exec.Cmd, what string) *exec.Cmd {
+	measure.OrphanProof(cmd)
 	if err := cmd.Start(); err != nil {
-		fatal(fmt.Errorf("cannot start %s: %w", b.announcer, err))
+		fatal(fmt.Errorf("cannot start %s: %w", what, err))
 	}
 	b.mu.Lock()
 	b.procs = append(b.procs, cmd)
@@ -175,20 +173,7 @@ func (b *bench) container(name string, args ...string) string {
 func (b *bench) cleanup() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, c := range b.procs {
-		if c.Process != nil {
-			c.Process.Signal(syscall.SIGTERM)
-		}
-	}
-	for _, c := range b.procs {
-		done := make(chan struct{})
-		go func() { c.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(2 * time.Second):
-			c.Process.Kill()
-		}
-	}
+	measure.Stop(2*time.Second, b.procs...)
 	if len(b.names) > 0 {
 		exec.Command("docker", append([]string{"rm", "-f"}, b.names...)...).Run()
 	}
@@ -243,13 +228,18 @@ func (w *watcher) drain() {
 	}
 }
 
-func (b *bench) present(ctx context.Context, key string) bool {
-	r, err := b.etcd.Get(ctx, key, clientv3.WithCountOnly())
-	return err == nil && r.Count > 0
-}
-
 func row(what string, d measure.Durations) string {
 	return fmt.Sprintf("| %s | %s |", what, d.Row())
+}
+
+// waitNotRunning waits up to 15 s until ctr no longer runs (or Docker gives up waiting).
+func (b *bench) waitNotRunning(ctx context.Context, ctr string) {
+	waitC, errC := b.docker.ContainerWait(ctx, ctr, container.WaitConditionNotRunning)
+	select {
+	case <-waitC:
+	case <-errC:
+	case <-time.After(15 * time.Second):
+	}
 }
 
 // startStop: docker start -> record, then docker stop or docker kill -> gone.
@@ -303,12 +293,7 @@ func (b *bench) startStop(ctx context.Context) []string {
 		} else {
 			killEtcd, killDNS = append(killEtcd, g), append(killDNS, gd)
 		}
-		waitC, errC := b.docker.ContainerWait(ctx, ctr, container.WaitConditionNotRunning)
-		select {
-		case <-waitC:
-		case <-errC:
-		case <-time.After(15 * time.Second):
-		}
+		b.waitNotRunning(ctx, ctr)
 	}
 	return []string{
 		row("rundock announcer: `docker start` → record in etcd", upEtcd),
@@ -352,12 +337,7 @@ func (b *bench) health(ctx context.Context) []string {
 		}
 		b.docker.ContainerKill(ctx, ctr, "KILL")
 		w.next(false, time.Now(), 10*time.Second)
-		waitC, errC := b.docker.ContainerWait(ctx, ctr, container.WaitConditionNotRunning)
-		select {
-		case <-waitC:
-		case <-errC:
-		case <-time.After(15 * time.Second):
-		}
+		b.waitNotRunning(ctx, ctr)
 	}
 	rows := []string{
 		row("rundock announcer, health check every 1 s: `docker start` → record in etcd", fromStart),
@@ -410,15 +390,7 @@ func (b *bench) announcerKill(ctx context.Context, ttl int) string {
 
 // startLoop runs the baseline timer loop for one key.
 func (b *bench) startLoop(key, value string) *exec.Cmd {
-	cmd := exec.Command("bash", b.loopSh, b.endpoint, key, value)
-	orphanProof(cmd)
-	if err := cmd.Start(); err != nil {
-		fatal(fmt.Errorf("cannot start %s: %w", b.loopSh, err))
-	}
-	b.mu.Lock()
-	b.procs = append(b.procs, cmd)
-	b.mu.Unlock()
-	return cmd
+	return b.spawn(exec.Command("bash", b.loopSh, b.endpoint, key, value), b.loopSh)
 }
 
 func (b *bench) value() string {
@@ -482,10 +454,10 @@ func (b *bench) crashLoop(ctx context.Context) []string {
 	end := time.Now().Add(window)
 	for time.Now().Before(end) && ctx.Err() == nil {
 		n++
-		if b.present(ctx, rdKey) {
+		if measure.HasKey(ctx, b.etcd, rdKey) {
 			rd++
 		}
-		if b.present(ctx, loopKey) {
+		if measure.HasKey(ctx, b.etcd, loopKey) {
 			lp++
 		}
 		time.Sleep(50 * time.Millisecond)

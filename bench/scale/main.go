@@ -32,8 +32,8 @@ import (
 	"github.com/rundock/rundock/bench/internal/measure"
 	"github.com/rundock/rundock/internal/announce"
 	"github.com/rundock/rundock/internal/skydns"
+	"github.com/rundock/rundock/internal/testenv/procfs"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // counter is a slog handler that counts the announcers' state-change lines by message
@@ -84,8 +84,8 @@ func main() {
 
 	cnt := &counter{out: stderr}
 	logger := slog.New(cnt)
-	selfRSS0, _ := measure.ProcRSS(os.Getpid())
-	cpu0, _ := measure.ProcCPU(*etcdPID, false)
+	selfRSS0, _ := procfs.RSS(os.Getpid())
+	cpu0, _ := procfs.CPU(*etcdPID, false)
 	runCtx, stopAll := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var startErrors atomic.Int64
@@ -128,9 +128,9 @@ func main() {
 	up := cnt.announced.Load()
 	rampRetries := cnt.unreachable.Load()
 	log.Info("ramp-up done", "n", *n, "announced", up, "took", ramp.Round(time.Millisecond), "etcd_errors", cnt.unreachable.Load())
-	selfRSS1, _ := measure.ProcRSS(os.Getpid())
+	selfRSS1, _ := procfs.RSS(os.Getpid())
 
-	probe, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	probe, err := measure.EtcdClient(eps...)
 	if err != nil {
 		log.Error("cannot create probe client", "err", err)
 		os.Exit(1)
@@ -143,7 +143,7 @@ func main() {
 	}
 
 	lost0, unr0 := cnt.lost.Load(), cnt.unreachable.Load()
-	cpu1, _ := measure.ProcCPU(*etcdPID, false)
+	cpu1, _ := procfs.CPU(*etcdPID, false)
 	h0 := time.Now()
 	var lat measure.Durations
 	probeErrors := 0
@@ -159,9 +159,7 @@ hold:
 		case <-deadline:
 			break hold
 		case <-sample.C:
-			if r, err := measure.ProcRSS(*etcdPID); err == nil && r > maxRSS {
-				maxRSS = r
-			}
+			maxRSS = measure.MaxRSS(*etcdPID, maxRSS)
 		case <-tick.C:
 			pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
 			t := time.Now()
@@ -177,10 +175,8 @@ hold:
 	tick.Stop()
 	sample.Stop()
 	held := time.Since(h0)
-	cpu2, _ := measure.ProcCPU(*etcdPID, false)
-	if r, err := measure.ProcRSS(*etcdPID); err == nil && r > maxRSS {
-		maxRSS = r
-	}
+	cpu2, _ := procfs.CPU(*etcdPID, false)
+	maxRSS = measure.MaxRSS(*etcdPID, maxRSS)
 	lost, unr := cnt.lost.Load()-lost0, cnt.unreachable.Load()-unr0
 
 	present := "?"
@@ -197,8 +193,8 @@ hold:
 	noWithdraw := cnt.noWithdraw.Load()
 	log.Info("stopped", "n", *n, "took", stopTook.Round(time.Millisecond), "not_withdrawn", noWithdraw)
 
-	rampCPU := float64(cpu1-cpu0) / measure.ClockTicks / ramp.Seconds() * 100
-	holdCPU := float64(cpu2-cpu1) / measure.ClockTicks / held.Seconds() * 100
+	rampCPU := float64(cpu1-cpu0) / procfs.ClockTicks / ramp.Seconds() * 100
+	holdCPU := float64(cpu2-cpu1) / procfs.ClockTicks / held.Seconds() * 100
 	perAnn := float64(selfRSS1-selfRSS0) / float64(max(up, 1)) / 1024
 	// What gave first, in the order an operator would notice it.
 	var strain []string

@@ -9,6 +9,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/rundock/rundock/internal/testenv"
 )
 
 // Member is one etcd member: Debian's etcd 3.4 in a container of the lab, its data in a
@@ -74,13 +76,7 @@ func (l *Lab) Endpoints() []string {
 // Client returns an etcd client on every member, closed when the test ends.
 func (l *Lab) Client(t testing.TB) *clientv3.Client {
 	t.Helper()
-	// No client log: a leader change the test makes on purpose is not news.
-	c, err := clientv3.New(clientv3.Config{Endpoints: l.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatalf("cannot create an etcd client for %v: %v", l.Endpoints(), err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return testenv.EtcdClient(t, l.Endpoints()...)
 }
 
 // status asks one member directly for its status.

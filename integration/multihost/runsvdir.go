@@ -5,13 +5,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rundock/rundock/internal/testenv"
+	"github.com/rundock/rundock/internal/testenv/procfs"
 )
 
 // Runsvdir is Debian's runsvdir running on this machine (not in a host container) over a
@@ -91,18 +91,8 @@ func (r *Runsvdir) stop(t testing.TB) {
 // the service directories: runsv, and what run started.
 func (r *Runsvdir) Processes() map[int]string {
 	procs := map[int]string{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
-		if err != nil || !strings.HasPrefix(cwd, r.Dir+"/") {
-			continue
-		}
-		comm, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
-		procs[pid] = strings.TrimSpace(string(comm))
+	for _, p := range procfs.Scan(func(p procfs.Proc) bool { return strings.HasPrefix(p.Cwd, r.Dir+"/") }) {
+		procs[p.PID] = p.Comm
 	}
 	return procs
 }

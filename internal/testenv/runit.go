@@ -4,11 +4,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rundock/rundock/internal/testenv/procfs"
 )
 
 // Runit is a real runsvdir watching a temporary service_dir, with temporary sv_dir, log_dir
@@ -107,20 +108,26 @@ func (r *Runit) stop() {
 // runsvs lists the runsv processes whose working directory is under Root.
 func (r *Runit) runsvs() []int {
 	var pids []int
-	procs, _ := os.ReadDir("/proc")
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil {
-			continue
-		}
-		comm, err := os.ReadFile(filepath.Join("/proc", p.Name(), "comm"))
-		if err != nil || strings.TrimSpace(string(comm)) != "runsv" {
-			continue
-		}
-		cwd, err := os.Readlink(filepath.Join("/proc", p.Name(), "cwd"))
-		if err == nil && strings.HasPrefix(cwd, r.Root+"/") {
-			pids = append(pids, pid)
-		}
+	for _, p := range procfs.Scan(func(p procfs.Proc) bool {
+		return p.Comm == "runsv" && strings.HasPrefix(p.Cwd, r.Root+"/")
+	}) {
+		pids = append(pids, p.PID)
+	}
+	return pids
+}
+
+// RunsvPIDs lists the runsv processes supervising dir (a service directory, or a link to
+// one such as service_dir/NAME): runsv works in the directory the link resolves to. It
+// fails the test when dir does not resolve.
+func RunsvPIDs(t testing.TB, dir string) []int {
+	t.Helper()
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, p := range procfs.Scan(func(p procfs.Proc) bool { return p.Comm == "runsv" && p.Cwd == real }) {
+		pids = append(pids, p.PID)
 	}
 	return pids
 }

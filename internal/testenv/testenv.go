@@ -1,6 +1,8 @@
 // Package testenv starts the real parts rundock's tests run against: an embedded etcd,
-// CoreDNS with its etcd plugin, and the locally built echo image. A part that is missing
-// fails the test with the command that installs it; nothing here skips.
+// CoreDNS with its etcd plugin, runit, and the locally built echo image. A part that is
+// missing fails the test with the command that installs it; nothing here skips. It is also
+// the one home of the helpers the tests share: etcd clients, HTTP GETs, tree snapshots,
+// runsv process scans (over package procfs) and polling.
 package testenv
 
 import (
@@ -19,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 )
@@ -118,6 +121,19 @@ func (e *Etcd) Restart(t testing.TB) {
 	e.Stop()
 	e.cfg.ClusterState = embed.ClusterStateFlagExisting
 	e.start(t)
+}
+
+// EtcdClient returns a client on endpoints that gives up dialing after 5 s and logs
+// nothing (an outage or leader change a test makes on purpose is not news); it is closed
+// when the test ends. It fails the test when the client cannot be made.
+func EtcdClient(t testing.TB, endpoints ...string) *clientv3.Client {
+	t.Helper()
+	c, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatalf("cannot create an etcd client for %v: %v", endpoints, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // CoreDNS is a running CoreDNS serving the zone from etcd.

@@ -11,11 +11,7 @@ import (
 func TestEtcdAndCoreDNS(t *testing.T) {
 	e := StartEtcd(t)
 	dns := StartCoreDNS(t, "s.prod.example.com", e.Endpoint)
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{e.Endpoint}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := EtcdClient(t, e.Endpoint)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := c.Put(ctx, "/skydns/com/example/prod/s/web/h1", `{"host":"10.1.2.3","port":8080,"ttl":30}`); err != nil {

@@ -1,5 +1,6 @@
-// Package measure holds what the bench programs share: percentiles, /proc readings, etcd
-// request counters from its /metrics endpoint, DNS probes against CoreDNS, and process
+// Package measure holds what the bench programs share: percentiles, peak memory (the /proc
+// readings themselves are internal/testenv/procfs, shared with the tests), the etcd client
+// and request counters from its /metrics endpoint, DNS probes against CoreDNS, and process
 // helpers. It is bench-only code; nothing in rundock imports it.
 package measure
 
@@ -10,11 +11,17 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/rundock/rundock/internal/testenv/procfs"
 )
 
 // Durations is a sample of durations, for percentiles.
@@ -61,45 +68,13 @@ func MiB(b int64) string {
 	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
 }
 
-// ClockTicks is USER_HZ: 100 on every Linux this runs on.
-const ClockTicks = 100
-
-// ProcCPU returns utime+stime of pid in clock ticks; with children, also the CPU of its
-// reaped children (cutime+cstime), which is where a shell loop's etcdctl runs show up.
-func ProcCPU(pid int, children bool) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, fmt.Errorf("cannot read CPU of %d: %w", pid, err)
+// MaxRSS returns the larger of max and pid's resident memory now (procfs.RSS); max when
+// that cannot be read. Sampled every second, it keeps a process's peak.
+func MaxRSS(pid int, max int64) int64 {
+	if r, err := procfs.RSS(pid); err == nil && r > max {
+		return r
 	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	var sum int64
-	n := 2
-	if children {
-		n = 4
-	}
-	for _, v := range f[11 : 11+n] {
-		x, _ := strconv.ParseInt(v, 10, 64)
-		sum += x
-	}
-	return sum, nil
-}
-
-// ProcRSS returns VmRSS of pid in bytes.
-func ProcRSS(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, fmt.Errorf("cannot read memory of %d: %w", pid, err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb * 1024, nil
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for %d", pid)
+	return max
 }
 
 // EtcdRequests returns the number of gRPC messages etcd has received (unary requests and
@@ -175,4 +150,46 @@ func WaitDNS(ctx context.Context, r *net.Resolver, name string, want bool, start
 		}
 	}
 	return -1
+}
+
+// EtcdClient returns a client on endpoints that gives up dialing after 5 s and logs
+// nothing.
+func EtcdClient(endpoints ...string) (*clientv3.Client, error) {
+	return clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+}
+
+// HasKey reports whether key exists in etcd; false when etcd does not answer.
+func HasKey(ctx context.Context, c *clientv3.Client, key string) bool {
+	r, err := c.Get(ctx, key, clientv3.WithCountOnly())
+	return err == nil && r.Count > 0
+}
+
+// OrphanProof makes cmd's process get SIGTERM when the bench program dies, however it
+// dies, so no announcer or loop outlives a failed run. Call it before cmd.Start.
+func OrphanProof(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+}
+
+// Stop sends SIGTERM to every started process of cmds at once, then waits for each in
+// turn, SIGKILLing one that has not exited grace after its wait began. A process already
+// waited for is passed over.
+func Stop(grace time.Duration, cmds ...*exec.Cmd) {
+	for _, c := range cmds {
+		if c.Process != nil {
+			c.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	for _, c := range cmds {
+		if c.Process == nil {
+			continue
+		}
+		done := make(chan struct{})
+		go func() { c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(grace):
+			c.Process.Kill()
+			<-done
+		}
+	}
 }
