@@ -3,7 +3,6 @@ package apply
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/rundock/rundock/internal/spec"
+	"github.com/rundock/rundock/internal/testenv"
 	"github.com/rundock/rundock/internal/tree"
 )
 
@@ -49,30 +49,6 @@ func run(t *testing.T, svc spec.Service, tr tree.Tree, opt Options) Result {
 		t.Fatalf("Apply: %v", err)
 	}
 	return res
-}
-
-// snapshot lists every path under dir with its mode and content.
-func snapshot(t *testing.T, dir string) string {
-	t.Helper()
-	var b strings.Builder
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		info, _ := d.Info()
-		b.WriteString(p + " " + info.Mode().String())
-		if d.Type().IsRegular() {
-			data, _ := os.ReadFile(p)
-			b.WriteString(" " + string(data))
-		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			target, _ := os.Readlink(p)
-			b.WriteString(" -> " + target)
-		}
-		b.WriteString("\n")
-		return nil
-	})
-	return b.String()
 }
 
 func TestApply_Present(t *testing.T) {
@@ -137,7 +113,7 @@ func TestApply_CheckModeTouchesNothing(t *testing.T) {
 	}
 	svc.State = spec.StatePresent
 	run(t, svc, tr, Options{})
-	before := snapshot(t, filepath.Dir(svc.SvDir))
+	before := testenv.Snapshot(filepath.Dir(svc.SvDir))
 	changed := testTree("#!/bin/sh\necho two\n")
 	res := run(t, svc, changed, Options{CheckMode: true, Diff: true})
 	if !res.Changed || len(res.Diff) != 1 || !strings.Contains(res.Diff[0].After, "two") {
@@ -147,7 +123,7 @@ func TestApply_CheckModeTouchesNothing(t *testing.T) {
 	if res := run(t, svc, changed, Options{CheckMode: true}); !res.Changed {
 		t.Error("check mode absent of an installed tree: changed false")
 	}
-	if after := snapshot(t, filepath.Dir(svc.SvDir)); after != before {
+	if after := testenv.Snapshot(filepath.Dir(svc.SvDir)); after != before {
 		t.Errorf("check mode changed the disk:\n%s\n---\n%s", before, after)
 	}
 }
@@ -180,7 +156,7 @@ func TestApply_RefusesSymlinks(t *testing.T) {
 			if err := c.plant(root, victim); err != nil {
 				t.Fatal(err)
 			}
-			before := snapshot(t, filepath.Dir(svc.SvDir)) + snapshot(t, victim)
+			before := testenv.Snapshot(filepath.Dir(svc.SvDir)) + testenv.Snapshot(victim)
 			for _, state := range []spec.State{spec.StatePresent, spec.StateAbsent} {
 				svc.State = state
 				_, err := Apply(context.Background(), svc, testTree("#!/bin/sh\necho two\n"), Options{Containers: noContainers{}})
@@ -188,7 +164,7 @@ func TestApply_RefusesSymlinks(t *testing.T) {
 					t.Fatalf("%s: want ErrSymlink, got %v", state, err)
 				}
 			}
-			if after := snapshot(t, filepath.Dir(svc.SvDir)) + snapshot(t, victim); after != before {
+			if after := testenv.Snapshot(filepath.Dir(svc.SvDir)) + testenv.Snapshot(victim); after != before {
 				t.Errorf("disk changed:\n%s\n---\n%s", before, after)
 			}
 		})

@@ -2,8 +2,6 @@ package render
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,17 +50,6 @@ func containerID(name string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func get(url string) string {
-	c := http.Client{Timeout: time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
-
 // TestRender_UnderRunit runs a rendered tree under a real runsv with real Docker: start,
 // health check, graceful sv down through control/t, restart, orphan cleanup after the
 // docker CLI is SIGKILLed, and the crash-loop backoff of finish. The rundock binary in
@@ -104,7 +91,7 @@ func TestRender_UnderRunit(t *testing.T) {
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 
 	took := testenv.Eventually(t, 60*time.Second, "the container does not answer on "+url, func() bool {
-		return strings.HasPrefix(get(url), "it's me ")
+		return strings.HasPrefix(testenv.HTTPBody(url, time.Second), "it's me ")
 	})
 	t.Logf("first answer after %s", took)
 	took = testenv.Eventually(t, 30*time.Second, "sv check does not pass (container running and healthy)", func() bool {
@@ -136,7 +123,7 @@ func TestRender_UnderRunit(t *testing.T) {
 			t.Fatalf("sv up: %v\n%s", err, out)
 		}
 		testenv.Eventually(t, 60*time.Second, "the container does not answer after sv up", func() bool {
-			return strings.HasPrefix(get(url), "it's me ")
+			return strings.HasPrefix(testenv.HTTPBody(url, time.Second), "it's me ")
 		})
 	})
 
@@ -152,7 +139,7 @@ func TestRender_UnderRunit(t *testing.T) {
 		}
 		testenv.Eventually(t, 60*time.Second, "no new container answers after the docker CLI was killed", func() bool {
 			id := containerID(name)
-			return id != "" && id != old && strings.HasPrefix(get(url), "it's me ")
+			return id != "" && id != old && strings.HasPrefix(testenv.HTTPBody(url, time.Second), "it's me ")
 		})
 		log, _ := os.ReadFile(filepath.Join(r.LogDir, name, "current"))
 		if !strings.Contains(string(log), "rundock: run was killed (signal 9); removing the container "+name) {
