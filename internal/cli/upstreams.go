@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,21 +14,24 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"go.etcd.io/etcd/client/pkg/v3/transport"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/rundock/rundock/internal/skydns"
+	"github.com/rundock/rundock/internal/defaults"
+	"github.com/rundock/rundock/internal/etcdclient"
+	"github.com/rundock/rundock/internal/nginx"
+	"github.com/rundock/rundock/internal/render"
+	"github.com/rundock/rundock/internal/safefs"
+	"github.com/rundock/rundock/internal/tree"
 	"github.com/rundock/rundock/internal/upstreams"
 )
 
 // upstreamsOptions are the flags of `rundock upstreams`.
 type upstreamsOptions struct {
-	endpoints, cacert, cert, key, user, passwordFile string
-	prefix, domain, upstreamName, config, template   string
-	output, checkCmd, reloadCmd                      string
-	once, watch, dryRun, installService              bool
-	quiet, maxDelay                                  time.Duration
-	svDir, logDir                                    string
+	etcd                                           etcdclient.Flags // flags only: no ANNOUNCER_ETCD_* fallback
+	prefix, domain, upstreamName, config, template string
+	output, checkCmd, reloadCmd                    string
+	once, watch, dryRun, installService            bool
+	quiet, maxDelay                                time.Duration
+	svDir, logDir                                  string
 }
 
 // newUpstreamsCmd builds `rundock upstreams`: nginx upstream blocks rendered from the
@@ -53,28 +58,23 @@ renders "server 127.0.0.1:1 down;", which nginx accepts and answers with an imme
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.endpoints, "etcd-endpoints", "http://127.0.0.1:2379", "etcd endpoints, comma-separated")
-	f.StringVar(&o.cacert, "cacert", "", "CA bundle to verify etcd's TLS certificate")
-	f.StringVar(&o.cert, "cert", "", "client TLS certificate for etcd")
-	f.StringVar(&o.key, "key", "", "client TLS key for etcd")
-	f.StringVar(&o.user, "user", "", "etcd user name (password from --password-file)")
-	f.StringVar(&o.passwordFile, "password-file", "", "file holding the etcd password")
-	f.StringVar(&o.prefix, "prefix", skydns.DefaultPrefix, "etcd prefix of the SkyDNS records (CoreDNS etcd path)")
-	f.StringVar(&o.domain, "domain", "s.prod.example.com", "DNS domain the services are announced under")
+	o.etcd.Register(f)
+	f.StringVar(&o.prefix, "prefix", defaults.Prefix, "etcd prefix of the SkyDNS records (CoreDNS etcd path)")
+	f.StringVar(&o.domain, "domain", defaults.Domain, "DNS domain the services are announced under")
 	f.StringVar(&o.upstreamName, "upstream-name", upstreams.DefaultUpstreamName, "Go template of each upstream's name; .Name is the service (overrides upstream_name in --config)")
 	f.StringVar(&o.config, "config", "", "YAML file: which services, and keepalive/max_fails/fail_timeout/balance/extra per upstream")
 	f.StringVar(&o.template, "template", "", "Go template file replacing the built-in one")
-	f.StringVar(&o.output, "output", "/etc/nginx/conf.d/rundock-upstreams.conf", "file the nginx configuration includes")
-	f.StringVar(&o.checkCmd, "check-cmd", upstreams.DefaultCheckCmd, "sh command that validates the whole nginx configuration")
-	f.StringVar(&o.reloadCmd, "reload-cmd", upstreams.DefaultReloadCmd, "sh command that makes nginx read the new file")
+	f.StringVar(&o.output, "output", upstreams.DefaultOutput, "file the nginx configuration includes")
+	f.StringVar(&o.checkCmd, "check-cmd", nginx.DefaultCheckCmd, "sh command that validates the whole nginx configuration")
+	f.StringVar(&o.reloadCmd, "reload-cmd", nginx.DefaultReloadCmd, "sh command that makes nginx read the new file")
 	f.BoolVar(&o.once, "once", false, "render, install if changed, and exit")
 	f.BoolVar(&o.watch, "watch", false, "follow etcd and re-render after each burst of changes")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the unified diff against --output and exit")
 	f.DurationVar(&o.quiet, "debounce", upstreams.DefaultQuiet, "--watch: render after this much quiet")
 	f.DurationVar(&o.maxDelay, "max-delay", upstreams.DefaultMaxDelay, "--watch: render at the latest this long after a burst began")
-	f.BoolVar(&o.installService, "install-service", false, "write the runit service "+upstreams.ServiceName+" under --sv-dir running this command with --watch, and exit")
-	f.StringVar(&o.svDir, "sv-dir", "/etc/sv", "--install-service: directory of runit service definitions")
-	f.StringVar(&o.logDir, "log-dir", "/var/log/"+upstreams.ServiceName, "--install-service: svlogd directory")
+	f.BoolVar(&o.installService, "install-service", false, "write the runit service "+render.UpstreamsService+" under --sv-dir running this command with --watch, and exit")
+	f.StringVar(&o.svDir, "sv-dir", defaults.SvDir, "--install-service: directory of runit service definitions")
+	f.StringVar(&o.logDir, "log-dir", filepath.Join("/var/log", render.UpstreamsService), "--install-service: svlogd directory")
 	return cmd
 }
 
@@ -120,18 +120,22 @@ func runUpstreams(cmd *cobra.Command, o *upstreamsOptions) error {
 	if o.quiet <= 0 || o.maxDelay < o.quiet {
 		return fmt.Errorf("--debounce %s and --max-delay %s: use a positive --debounce no longer than --max-delay", o.quiet, o.maxDelay)
 	}
-	client, err := upstreamsEtcdClient(o)
+	etcd, err := o.etcd.Config()
+	if err != nil {
+		return err
+	}
+	client, err := etcdclient.New(etcd)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	n := &upstreams.Nginx{Output: o.output, CheckCmd: o.checkCmd, ReloadCmd: o.reloadCmd}
-	r := upstreams.NewRenderer(client, o.domain, cfg, tmpl, n)
-	r.Prefix, r.Quiet, r.MaxDelay = o.prefix, o.quiet, o.maxDelay
-	r.Log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+	n := &nginx.Installer{Output: o.output, CheckCmd: o.checkCmd, ReloadCmd: o.reloadCmd}
+	w := upstreams.NewWatcher(client, o.domain, cfg, tmpl, n)
+	w.Prefix, w.Quiet, w.MaxDelay = o.prefix, o.quiet, o.maxDelay
+	w.Log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 	switch {
 	case o.dryRun:
-		out, err := r.Output(ctx)
+		out, err := w.Output(ctx)
 		if err != nil {
 			return err
 		}
@@ -146,53 +150,16 @@ func runUpstreams(cmd *cobra.Command, o *upstreamsOptions) error {
 		}
 		return nil
 	case o.once:
-		changed, err := r.Once(ctx)
+		changed, err := w.Once(ctx)
 		if err != nil {
 			return err
 		}
-		r.Log.Info("upstreams rendered", "output", o.output, "changed", changed)
+		w.Log.Info("upstreams rendered", "output", o.output, "changed", changed)
 		return nil
 	default:
-		r.Log.Info("watching records", "endpoints", o.endpoints, "prefix", o.prefix, "domain", o.domain, "output", o.output)
-		return r.Run(ctx)
+		w.Log.Info("watching records", "endpoints", strings.Join(etcd.Endpoints, ","), "prefix", o.prefix, "domain", o.domain, "output", o.output)
+		return w.Run(ctx)
 	}
-}
-
-func upstreamsEtcdClient(o *upstreamsOptions) (*clientv3.Client, error) {
-	cfg := clientv3.Config{DialTimeout: 5 * time.Second, DialKeepAliveTime: 10 * time.Second, DialKeepAliveTimeout: 5 * time.Second}
-	for _, e := range strings.Split(o.endpoints, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			cfg.Endpoints = append(cfg.Endpoints, e)
-		}
-	}
-	if len(cfg.Endpoints) == 0 {
-		return nil, fmt.Errorf("--etcd-endpoints %q: give at least one, e.g. http://127.0.0.1:2379", o.endpoints)
-	}
-	if o.cacert != "" || o.cert != "" || o.key != "" {
-		if (o.cert == "") != (o.key == "") {
-			return nil, fmt.Errorf("--cert %q and --key %q: give both or neither", o.cert, o.key)
-		}
-		tlsCfg, err := transport.TLSInfo{TrustedCAFile: o.cacert, CertFile: o.cert, KeyFile: o.key}.ClientConfig()
-		if err != nil {
-			return nil, fmt.Errorf("cannot load etcd TLS files (--cacert %q --cert %q --key %q): %w", o.cacert, o.cert, o.key, err)
-		}
-		cfg.TLS = tlsCfg
-	}
-	if o.user != "" {
-		if o.passwordFile == "" {
-			return nil, fmt.Errorf("--user %q needs --password-file", o.user)
-		}
-		b, err := os.ReadFile(o.passwordFile)
-		if err != nil {
-			return nil, fmt.Errorf("cannot read --password-file %s: %w", o.passwordFile, err)
-		}
-		cfg.Username, cfg.Password = o.user, strings.TrimRight(string(b), "\r\n")
-	}
-	c, err := clientv3.New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("cannot create an etcd client for %s: %w", o.endpoints, err)
-	}
-	return c, nil
 }
 
 // upstreamsInstallService writes /etc/sv/rundock-upstreams running this binary with
@@ -224,11 +191,61 @@ func upstreamsInstallService(cmd *cobra.Command, o *upstreamsOptions) error {
 	if ferr != nil {
 		return ferr
 	}
-	dir := filepath.Join(o.svDir, upstreams.ServiceName)
-	changed, err := upstreams.InstallService(dir, upstreams.ServiceFiles(argv, o.logDir))
+	t, err := render.Upstreams(argv, o.logDir)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(o.svDir, t.Dir)
+	changed, err := writeUpstreamsTree(o.svDir, t)
 	if err != nil {
 		return err
 	}
 	slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).Info("runit service written", "dir", dir, "changed", changed, "enable", "ln -s "+dir+" /etc/service/")
 	return nil
+}
+
+// writeUpstreamsTree writes t under svDir: a new directory is built hidden and renamed into
+// place; in an existing one each file is replaced atomically, and only when its bytes or
+// mode differ. Nothing below svDir is followed through a symlink; svDir itself may be one
+// (an operator's choice, as for apply's sv_dir). It reports whether anything changed.
+//
+// It stands in until --install-service goes through apply like every other tree.
+func writeUpstreamsTree(svDir string, t tree.Tree) (changed bool, err error) {
+	if err := os.MkdirAll(svDir, 0o755); err != nil {
+		return false, fmt.Errorf("cannot create --sv-dir %s: %w", svDir, err)
+	}
+	dir := filepath.Join(svDir, t.Dir)
+	exists, err := safefs.Exists(dir)
+	if err != nil {
+		return false, fmt.Errorf("cannot inspect %s: %w", dir, err)
+	}
+	if !exists {
+		return true, safefs.CreateDir(svDir, t.Dir, t.Files)
+	}
+	if err := safefs.EnsureDir(dir); err != nil {
+		return false, err
+	}
+	for _, f := range t.Files {
+		p := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if err := safefs.MkdirAll(dir, filepath.Dir(p)); err != nil {
+			return changed, err
+		}
+		fi, err := os.Lstat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return changed, fmt.Errorf("cannot inspect %s: %w", p, err)
+		case !fi.Mode().IsRegular():
+			return changed, fmt.Errorf("cannot write %s: it exists and is not a regular file; remove it first", p)
+		case fi.Mode().Perm() == f.Mode.Perm():
+			if old, err := safefs.ReadFile(p); err == nil && bytes.Equal(old, f.Data) {
+				continue
+			}
+		}
+		if err := safefs.WriteFile(p, f.Data, f.Mode.Perm()); err != nil {
+			return changed, err
+		}
+		changed = true
+	}
+	return changed, nil
 }

@@ -1,4 +1,7 @@
-package upstreams
+// Package nginx installs a generated file that nginx includes the way confd does, but
+// safely: stage it, check the whole nginx configuration with it in place, put the previous
+// file back when the check fails, and reload nginx only when the check passes.
+package nginx
 
 import (
 	"bytes"
@@ -8,15 +11,19 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/rundock/rundock/internal/safefs"
 )
 
 // ErrCheck is returned when nginx rejects the configuration with a newly rendered file in
 // place; the previous file has been put back.
 var ErrCheck = errors.New("nginx rejected the new upstreams")
+
+// DefaultTimeout bounds each check and reload command when Installer.Timeout is 0.
+const DefaultTimeout = 30 * time.Second
 
 // Default commands, run with sh -c.
 const (
@@ -24,55 +31,62 @@ const (
 	DefaultReloadCmd = "nginx -s reload"
 )
 
-// Nginx installs rendered upstream files: stage next to Output, swap in, check the whole
-// nginx configuration, swap the previous file back when the check fails, reload when it
-// passes. nginx itself reads Output only when it starts or reloads, and a reload with a
+// Installer installs rendered files at Output: stage next to Output, swap in, check the
+// whole nginx configuration, swap the previous file back when the check fails, reload when
+// it passes. nginx itself reads Output only when it starts or reloads, and a reload with a
 // bad file leaves the running workers alone, so the short time a checked-but-unproven file
 // sits at Output cannot break traffic.
-type Nginx struct {
+type Installer struct {
 	Output    string        // the file the nginx configuration includes
 	CheckCmd  string        // validates the full configuration; DefaultCheckCmd when empty
 	ReloadCmd string        // makes nginx read it; DefaultReloadCmd when empty
-	Timeout   time.Duration // per command; 30s when 0
+	Timeout   time.Duration // per command; DefaultTimeout when 0
 
 	reloads     atomic.Int64
 	needsReload bool // the last reload failed: reload even if the file did not change
 }
 
 // Reloads counts the successful reloads, for tests and logs.
-func (n *Nginx) Reloads() int64 { return n.reloads.Load() }
+func (n *Installer) Reloads() int64 { return n.reloads.Load() }
 
 // Current returns Output's content; nil when it does not exist.
-func (n *Nginx) Current() ([]byte, error) {
-	b, err := os.ReadFile(n.Output)
+func (n *Installer) Current() ([]byte, error) {
+	_, b, err := n.current()
+	return b, err
+}
+
+// current returns Output's mode and content, a nil mode when it does not exist. Output
+// must be a regular file: Apply would replace a symlink there, not write through it.
+func (n *Installer) current() (*fs.FileMode, []byte, error) {
+	fi, err := os.Lstat(n.Output)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %w", n.Output, err)
+		return nil, nil, fmt.Errorf("cannot stat %s: %w", n.Output, err)
 	}
-	return b, nil
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("cannot write %s: it is not a regular file (a symlink?): point --output at the file nginx includes", n.Output)
+	}
+	b, err := safefs.ReadFile(n.Output)
+	if err != nil {
+		return nil, nil, err
+	}
+	mode := fi.Mode().Perm()
+	return &mode, b, nil
 }
 
 // Apply installs content unless Output already holds exactly these bytes (and no reload is
 // pending). changed reports whether nginx was reloaded with new content. An ErrCheck leaves
 // the previous file in place.
-func (n *Nginx) Apply(ctx context.Context, content []byte) (changed bool, err error) {
-	fi, err := os.Lstat(n.Output)
-	existed := err == nil
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return false, fmt.Errorf("cannot stat %s: %w", n.Output, err)
+func (n *Installer) Apply(ctx context.Context, content []byte) (changed bool, err error) {
+	oldMode, old, err := n.current()
+	if err != nil {
+		return false, err
 	}
-	if existed && !fi.Mode().IsRegular() {
-		return false, fmt.Errorf("cannot write %s: it is not a regular file (a symlink?): point --output at the file nginx includes", n.Output)
-	}
-	mode := fs.FileMode(0o644)
-	var old []byte
+	existed, mode := oldMode != nil, fs.FileMode(0o644)
 	if existed {
-		mode = fi.Mode().Perm()
-		if old, err = os.ReadFile(n.Output); err != nil {
-			return false, fmt.Errorf("cannot read %s: %w", n.Output, err)
-		}
+		mode = *oldMode
 		if bytes.Equal(old, content) {
 			if !n.needsReload {
 				return false, nil
@@ -80,13 +94,13 @@ func (n *Nginx) Apply(ctx context.Context, content []byte) (changed bool, err er
 			return false, n.reload(ctx)
 		}
 	}
-	if err := writeAtomic(n.Output, content, mode); err != nil {
+	if err := safefs.WriteFile(n.Output, content, mode); err != nil {
 		return false, err
 	}
 	if out, err := n.run(ctx, n.CheckCmd, DefaultCheckCmd); err != nil {
 		var rerr error
 		if existed {
-			rerr = writeAtomic(n.Output, old, mode)
+			rerr = safefs.WriteFile(n.Output, old, mode)
 		} else {
 			rerr = os.Remove(n.Output)
 		}
@@ -98,7 +112,7 @@ func (n *Nginx) Apply(ctx context.Context, content []byte) (changed bool, err er
 	return true, n.reload(ctx)
 }
 
-func (n *Nginx) reload(ctx context.Context) error {
+func (n *Installer) reload(ctx context.Context) error {
 	if out, err := n.run(ctx, n.ReloadCmd, DefaultReloadCmd); err != nil {
 		n.needsReload = true
 		return fmt.Errorf("cannot reload nginx: %v: %s", err, out)
@@ -108,13 +122,13 @@ func (n *Nginx) reload(ctx context.Context) error {
 	return nil
 }
 
-func (n *Nginx) run(ctx context.Context, cmd, def string) (string, error) {
+func (n *Installer) run(ctx context.Context, cmd, def string) (string, error) {
 	if cmd == "" {
 		cmd = def
 	}
 	t := n.Timeout
 	if t == 0 {
-		t = 30 * time.Second
+		t = DefaultTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, t)
 	defer cancel()
@@ -123,39 +137,4 @@ func (n *Nginx) run(ctx context.Context, cmd, def string) (string, error) {
 		return strings.TrimSpace(string(out)), fmt.Errorf("%s: %w", cmd, err)
 	}
 	return "", nil
-}
-
-// writeAtomic writes a temp file in path's directory, fsyncs, chmods and renames it over
-// path, then fsyncs the directory. The temp name starts with '.' and ends in '.tmp' so an
-// `include dir/*.conf` never reads it.
-func writeAtomic(path string, data []byte, mode fs.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("cannot create a temp file next to %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot write %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot sync %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("cannot close %s: %w", tmp, err)
-	}
-	if err := os.Chmod(tmp, mode); err != nil {
-		return fmt.Errorf("cannot chmod %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("cannot rename %s to %s: %w", tmp, path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -204,31 +204,3 @@ func TestDiff(t *testing.T) {
 		})
 	}
 }
-
-func TestServiceFiles(t *testing.T) {
-	files := ServiceFiles([]string{"/usr/local/bin/rundock", "upstreams", "--watch", "--reload-cmd=nginx -s reload", "--upstream-name=it's_{{.Name}}"}, "/var/log/rundock-upstreams")
-	run := string(files[0].Data)
-	want := "exec /usr/local/bin/rundock upstreams --watch '--reload-cmd=nginx -s reload' '--upstream-name=it'\\''s_{{.Name}}'\n"
-	if !strings.Contains(run, "exec 2>&1\n") || !strings.HasSuffix(run, want) {
-		t.Fatalf("run =\n%s\nwant it to end with\n%s", run, want)
-	}
-	// sh must read the words back unchanged
-	out, err := exec.Command("sh", "-c", "set -- "+strings.TrimPrefix(strings.Split(strings.TrimSpace(run), "\n")[5], "exec ")+`; printf '%s\n' "$@"`).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Split(strings.TrimSpace(string(out)), "\n"); got[3] != "--reload-cmd=nginx -s reload" || got[4] != "--upstream-name=it's_{{.Name}}" {
-		t.Fatalf("sh reads %q", got)
-	}
-	dir := filepath.Join(t.TempDir(), "sv", ServiceName)
-	for i, want := range []bool{true, false} {
-		changed, err := InstallService(dir, files)
-		if err != nil || changed != want {
-			t.Fatalf("install %d: changed=%v err=%v, want changed=%v", i, changed, err, want)
-		}
-	}
-	fi, err := os.Stat(filepath.Join(dir, "log", "run"))
-	if err != nil || fi.Mode().Perm() != 0o755 {
-		t.Fatalf("log/run: %v %v", fi, err)
-	}
-}

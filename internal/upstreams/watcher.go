@@ -6,13 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"text/template"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/rundock/rundock/internal/backoff"
+	"github.com/rundock/rundock/internal/defaults"
+	"github.com/rundock/rundock/internal/nginx"
 	"github.com/rundock/rundock/internal/skydns"
 )
 
@@ -23,15 +25,21 @@ const (
 	DefaultMaxDelay = 2 * time.Second
 )
 
-// Renderer reads the records of one domain from etcd and keeps nginx's upstream file in
+// Retry delays of Run after etcd cannot be listed.
+const (
+	listRetryMin = 500 * time.Millisecond
+	listRetryMax = 10 * time.Second
+)
+
+// Watcher reads the records of one domain from etcd and keeps nginx's upstream file in
 // step with them.
-type Renderer struct {
+type Watcher struct {
 	Client   *clientv3.Client
-	Prefix   string // etcd prefix, skydns.DefaultPrefix when empty
+	Prefix   string // etcd prefix, defaults.Prefix when empty
 	Domain   string
 	Config   *Config
 	Template *template.Template
-	Nginx    *Nginx
+	Nginx    *nginx.Installer
 	Quiet    time.Duration // DefaultQuiet when 0
 	MaxDelay time.Duration // DefaultMaxDelay when 0
 	Log      *slog.Logger  // slog.Default() when nil
@@ -39,48 +47,48 @@ type Renderer struct {
 	last []byte // last rendered bytes that were installed or rejected by nginx -t
 }
 
-// NewRenderer returns a Renderer with the documented defaults.
-func NewRenderer(c *clientv3.Client, domain string, cfg *Config, t *template.Template, n *Nginx) *Renderer {
-	return &Renderer{Client: c, Prefix: skydns.DefaultPrefix, Domain: domain, Config: cfg, Template: t, Nginx: n,
+// NewWatcher returns a Watcher with the documented defaults.
+func NewWatcher(c *clientv3.Client, domain string, cfg *Config, t *template.Template, n *nginx.Installer) *Watcher {
+	return &Watcher{Client: c, Prefix: defaults.Prefix, Domain: domain, Config: cfg, Template: t, Nginx: n,
 		Quiet: DefaultQuiet, MaxDelay: DefaultMaxDelay, Log: slog.Default()}
 }
 
-func (r *Renderer) defaults() {
-	if r.Prefix == "" {
-		r.Prefix = skydns.DefaultPrefix
+func (w *Watcher) defaults() {
+	if w.Prefix == "" {
+		w.Prefix = defaults.Prefix
 	}
-	if r.Quiet == 0 {
-		r.Quiet = DefaultQuiet
+	if w.Quiet == 0 {
+		w.Quiet = DefaultQuiet
 	}
-	if r.MaxDelay == 0 {
-		r.MaxDelay = DefaultMaxDelay
+	if w.MaxDelay == 0 {
+		w.MaxDelay = DefaultMaxDelay
 	}
-	if r.Log == nil {
-		r.Log = slog.Default()
+	if w.Log == nil {
+		w.Log = slog.Default()
 	}
-	if r.Config == nil {
-		r.Config = &Config{}
+	if w.Config == nil {
+		w.Config = &Config{}
 	}
 }
 
 // base is the etcd prefix holding every service of the domain, with a trailing '/'.
-func (r *Renderer) base() (string, error) {
-	k, err := skydns.ServiceKey(r.Prefix, r.Domain, "x")
+func (w *Watcher) base() (string, error) {
+	k, err := skydns.ServiceKey(w.Prefix, w.Domain, "x")
 	if err != nil {
-		return "", fmt.Errorf("cannot use domain %q: %w", r.Domain, err)
+		return "", fmt.Errorf("cannot use domain %q: %w", w.Domain, err)
 	}
 	return strings.TrimSuffix(k, "x"), nil
 }
 
 // list reads every key below the domain and the revision of that read.
-func (r *Renderer) list(ctx context.Context) (map[string][]byte, int64, error) {
-	base, err := r.base()
+func (w *Watcher) list(ctx context.Context) (map[string][]byte, int64, error) {
+	base, err := w.base()
 	if err != nil {
 		return nil, 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	resp, err := r.Client.Get(ctx, base, clientv3.WithPrefix())
+	resp, err := w.Client.Get(ctx, base, clientv3.WithPrefix())
 	if err != nil {
 		return nil, 0, fmt.Errorf("cannot list %s in etcd: %w", base, err)
 	}
@@ -92,75 +100,74 @@ func (r *Renderer) list(ctx context.Context) (map[string][]byte, int64, error) {
 }
 
 // Output renders the current records without installing them.
-func (r *Renderer) Output(ctx context.Context) ([]byte, error) {
-	r.defaults()
-	kvs, _, err := r.list(ctx)
+func (w *Watcher) Output(ctx context.Context) ([]byte, error) {
+	w.defaults()
+	kvs, _, err := w.list(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out, _, err := r.render(kvs)
+	out, _, err := w.render(kvs)
 	return out, err
 }
 
-func (r *Renderer) render(kvs map[string][]byte) ([]byte, []string, error) {
-	d, warnings, err := r.Config.Build(r.Prefix, r.Domain, kvs)
+func (w *Watcher) render(kvs map[string][]byte) ([]byte, []string, error) {
+	d, warnings, err := w.Config.Build(w.Prefix, w.Domain, kvs)
 	if err != nil {
 		return nil, nil, err
 	}
-	out, err := Render(r.Template, d)
+	out, err := Render(w.Template, d)
 	return out, warnings, err
 }
 
 // Once renders the current records and installs them; an ErrCheck means nginx rejected
 // them and still runs the previous file.
-func (r *Renderer) Once(ctx context.Context) (changed bool, err error) {
-	r.defaults()
-	kvs, _, err := r.list(ctx)
+func (w *Watcher) Once(ctx context.Context) (changed bool, err error) {
+	w.defaults()
+	kvs, _, err := w.list(ctx)
 	if err != nil {
 		return false, err
 	}
-	out, warnings, err := r.render(kvs)
+	out, warnings, err := w.render(kvs)
 	if err != nil {
 		return false, err
 	}
-	for _, w := range warnings {
-		r.Log.Warn("record skipped", "why", w)
+	for _, warn := range warnings {
+		w.Log.Warn("record skipped", "why", warn)
 	}
-	return r.Nginx.Apply(ctx, out)
+	return w.Nginx.Apply(ctx, out)
 }
 
 // Run follows etcd until ctx ends: list, install, then watch from the listed revision + 1,
 // re-rendering after each debounced burst. A lost or compacted watch re-lists. Errors are
 // logged here, once; Run returns nil when ctx ends.
-func (r *Renderer) Run(ctx context.Context) error {
-	r.defaults()
-	if _, err := r.base(); err != nil {
+func (w *Watcher) Run(ctx context.Context) error {
+	w.defaults()
+	if _, err := w.base(); err != nil {
 		return err
 	}
-	backoff := 500 * time.Millisecond
+	bo := backoff.Backoff{Min: listRetryMin, Max: listRetryMax}
 	for ctx.Err() == nil {
-		kvs, rev, err := r.list(ctx)
+		kvs, rev, err := w.list(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
 			}
-			wait := backoff/2 + rand.N(backoff/2+1)
-			r.Log.Error("cannot list records; retrying", "err", err, "retry_in", wait.Round(time.Millisecond))
-			if !sleep(ctx, wait) {
+			wait := bo.Next()
+			w.Log.Error("cannot list records; retrying", "err", err, "retry_in", wait.Round(time.Millisecond))
+			if !backoff.Sleep(ctx, wait) {
 				break
 			}
-			backoff = min(backoff*2, 10*time.Second)
 			continue
 		}
-		backoff = 500 * time.Millisecond
-		r.Log.Info("listed records", "keys", len(kvs), "revision", rev)
-		r.apply(ctx, kvs, time.Time{})
-		err = r.watch(ctx, kvs, rev)
+		bo.Reset()
+		w.Log.Info("listed records", "keys", len(kvs), "revision", rev)
+		w.apply(ctx, kvs, time.Time{})
+		err = w.watch(ctx, kvs, rev)
 		if ctx.Err() != nil {
 			break
 		}
-		r.Log.Warn("watch ended; listing again", "err", err)
-		if !sleep(ctx, 200*time.Millisecond) {
+		w.Log.Warn("watch ended; listing again", "err", err)
+		if !backoff.Sleep(ctx, 200*time.Millisecond) {
 			break
 		}
 	}
@@ -169,11 +176,11 @@ func (r *Renderer) Run(ctx context.Context) error {
 
 // watch applies watch events to kvs and renders after each burst; it returns when the
 // watch fails (compaction, lost leader, closed channel).
-func (r *Renderer) watch(ctx context.Context, kvs map[string][]byte, rev int64) error {
-	base, _ := r.base()
+func (w *Watcher) watch(ctx context.Context, kvs map[string][]byte, rev int64) error {
+	base, _ := w.base()
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	wch := r.Client.Watch(wctx, base, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	wch := w.Client.Watch(wctx, base, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
 	var (
 		first time.Time // first change of the pending burst; zero when none pending
 		timer = time.NewTimer(time.Hour)
@@ -205,10 +212,10 @@ func (r *Renderer) watch(ctx context.Context, kvs map[string][]byte, rev int64) 
 			if first.IsZero() {
 				first = now
 			}
-			wait := min(r.Quiet, max(first.Add(r.MaxDelay).Sub(now), 0))
+			wait := min(w.Quiet, max(first.Add(w.MaxDelay).Sub(now), 0))
 			timer.Reset(wait)
 		case <-timer.C:
-			r.apply(ctx, kvs, first)
+			w.apply(ctx, kvs, first)
 			first = time.Time{}
 		}
 	}
@@ -216,45 +223,34 @@ func (r *Renderer) watch(ctx context.Context, kvs map[string][]byte, rev int64) 
 
 // apply renders kvs and installs the result if its bytes differ from the last attempt;
 // since is the first change of the burst, for the latency in the log.
-func (r *Renderer) apply(ctx context.Context, kvs map[string][]byte, since time.Time) {
-	out, warnings, err := r.render(kvs)
+func (w *Watcher) apply(ctx context.Context, kvs map[string][]byte, since time.Time) {
+	out, warnings, err := w.render(kvs)
 	if err != nil {
-		r.Log.Error("cannot render upstreams; keeping the last good file", "err", err)
+		w.Log.Error("cannot render upstreams; keeping the last good file", "err", err)
 		return
 	}
-	if r.last != nil && bytes.Equal(out, r.last) {
+	if w.last != nil && bytes.Equal(out, w.last) {
 		return
 	}
-	for _, w := range warnings {
-		r.Log.Warn("record skipped", "why", w)
+	for _, warn := range warnings {
+		w.Log.Warn("record skipped", "why", warn)
 	}
-	changed, err := r.Nginx.Apply(ctx, out)
+	changed, err := w.Nginx.Apply(ctx, out)
 	switch {
-	case errors.Is(err, ErrCheck):
-		r.last = out // retry on the next change, not on every event
-		r.Log.Error("nginx check failed; kept the last good upstreams, will retry on the next change", "output", r.Nginx.Output, "err", err)
+	case errors.Is(err, nginx.ErrCheck):
+		w.last = out // retry on the next change, not on every event
+		w.Log.Error("nginx check failed; kept the last good upstreams, will retry on the next change", "output", w.Nginx.Output, "err", err)
 	case err != nil:
-		r.last = nil
-		r.Log.Error("cannot install upstreams", "output", r.Nginx.Output, "err", err)
+		w.last = nil
+		w.Log.Error("cannot install upstreams", "output", w.Nginx.Output, "err", err)
 	default:
-		r.last = out
-		attrs := []any{"output", r.Nginx.Output, "changed", changed, "bytes", len(out), "reloads", r.Nginx.Reloads()}
+		w.last = out
+		attrs := []any{"output", w.Nginx.Output, "changed", changed, "bytes", len(out), "reloads", w.Nginx.Reloads()}
 		if !since.IsZero() {
 			attrs = append(attrs, "latency", time.Since(since).Round(time.Millisecond))
 		}
 		if changed {
-			r.Log.Info("upstreams installed and nginx reloaded", attrs...)
+			w.Log.Info("upstreams installed and nginx reloaded", attrs...)
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
