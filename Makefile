@@ -39,3 +39,9 @@ bench: setup build
 
 clean:
 	rm -rf $(BIN)
+
+# Regenerates module/rundock.yml from the option table (internal/spec/options.go) and
+# templates/module-doc.yml.tmpl; a unit test fails when the committed file is stale.
+.PHONY: generate
+generate:
+	$(GO) run ./internal/spec/gendoc

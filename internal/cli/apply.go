@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 
@@ -17,77 +16,25 @@ import (
 	"github.com/rundock/rundock/internal/spec"
 )
 
-// optionHelp is the help text of each option flag; options without an entry get a generic one.
-var optionHelp = map[string]string{
-	"state":               "present|enabled|disabled|absent (default enabled)",
-	"name":                "service name, a DNS label; the container is named NAME, the tree docker-NAME",
-	"image":               "Docker image reference (required unless state is disabled or absent)",
-	"args":                "free-form docker run arguments, split like sh; $PUBLIC_IP, $PRIVATE_IP, $ANNOUNCE_IP expand at start",
-	"announce":            "host port published in DNS (and published from the container unless announce_as=container)",
-	"announce_as":         "public|private|container: which address is announced (default private)",
-	"port":                "container port (default: announce)",
-	"env":                 "environment variable K=V (repeatable)",
-	"env_file":            "docker --env-file (repeatable)",
-	"ports":               "extra published port [IP:]HOST:CONTAINER[/proto] (repeatable)",
-	"volumes":             "volume SRC:DST[:MODE] (repeatable)",
-	"volumes_from":        "docker --volumes-from (repeatable)",
-	"network":             "docker --network",
-	"user":                "docker --user",
-	"command":             "command word after the image (repeatable, one word each)",
-	"hostname":            "container hostname (default HOST-NAME)",
-	"pull":                "always|missing|never (default missing)",
-	"stop_timeout":        "seconds docker stop waits before killing (default 10)",
-	"health_cmd":          "docker --health-cmd",
-	"health_interval":     "docker --health-interval (Go duration)",
-	"health_timeout":      "docker --health-timeout (Go duration)",
-	"health_start_period": "docker --health-start-period (Go duration)",
-	"health_retries":      "docker --health-retries",
-	"log":                 "log with svlogd into log_dir/NAME (default true)",
-	"log_dir":             "directory of the svlogd logs (default /var/log/rundock)",
-	"log_size":            "svlogd file size in bytes (default 1000000)",
-	"log_count":           "svlogd files kept (default 10)",
-	"announce_name":       "DNS service name (default: name)",
-	"instance":            "DNS instance label (default: short host name)",
-	"domain":              "DNS domain of the records (default s.prod.example.com)",
-	"etcd_endpoints":      "etcd endpoint URL (repeatable or comma-separated; default http://127.0.0.1:2379)",
-	"ttl":                 "lease TTL in seconds (default 30, minimum 5)",
-	"dns_ttl":             "record ttl field in seconds (default: ttl)",
-	"priority":            "SRV priority",
-	"weight":              "SRV weight",
-	"host":                "address to publish on and announce, instead of the discovered one",
-	"public_interface":    "interface to take the public address from",
-	"private_interface":   "interface to take the private address from",
-	"etcd_cacert":         "CA certificate file for etcd TLS",
-	"etcd_cert":           "client certificate file for etcd TLS",
-	"etcd_key":            "client key file for etcd TLS",
-	"etcd_user":           "etcd user name",
-	"etcd_password_file":  "file holding the etcd password",
-	"sv_dir":              "where service trees are written (default /etc/sv)",
-	"service_dir":         "the directory runsvdir watches (default /etc/service)",
-	"bin_dir":             "where rundock and announcer are installed (default /usr/local/bin)",
-}
-
-// optionFlags registers one flag per spec option, typed by the Service field: lists and env
+// optionFlags registers one flag per spec option, typed by its declared kind: lists and env
 // are repeatable, booleans take --log or --log=false, everything else is a string that
 // spec.FromMap coerces and validates like Ansible's key=value arguments.
 type optionFlags struct {
 	strs  map[string]*string
 	lists map[string]*[]string
+	kinds map[string]spec.Kind
 }
 
 func addOptionFlags(cmd *cobra.Command) *optionFlags {
-	o := &optionFlags{strs: map[string]*string{}, lists: map[string]*[]string{}}
-	kinds := fieldKinds()
-	for _, name := range spec.Options() {
-		help := optionHelp[name]
-		if help == "" {
-			help = "option " + name
-		}
+	o := &optionFlags{strs: map[string]*string{}, lists: map[string]*[]string{}, kinds: map[string]spec.Kind{}}
+	for _, opt := range spec.AllOptions() {
+		name, help := opt.Name, opt.Usage()
+		o.kinds[name] = opt.Kind
 		flag := strings.ReplaceAll(name, "_", "-")
-		switch kinds[name] {
-		case reflect.Slice, reflect.Map:
+		switch opt.Kind {
+		case spec.KindList, spec.KindMap:
 			o.lists[name] = cmd.Flags().StringArray(flag, nil, help)
-		case reflect.Bool:
+		case spec.KindBool:
 			o.strs[name] = cmd.Flags().String(flag, "", help)
 			cmd.Flags().Lookup(flag).NoOptDefVal = "true"
 		default:
@@ -97,20 +44,9 @@ func addOptionFlags(cmd *cobra.Command) *optionFlags {
 	return o
 }
 
-func fieldKinds() map[string]reflect.Kind {
-	m := map[string]reflect.Kind{}
-	t := reflect.TypeFor[spec.Service]()
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		m[name] = t.Field(i).Type.Kind()
-	}
-	return m
-}
-
 // toMap returns the options whose flags were given, as FromMap takes them.
 func (o *optionFlags) toMap(cmd *cobra.Command) map[string]any {
 	m := map[string]any{}
-	kinds := fieldKinds()
 	for name, p := range o.strs {
 		if cmd.Flags().Changed(strings.ReplaceAll(name, "_", "-")) {
 			m[name] = *p
@@ -120,7 +56,7 @@ func (o *optionFlags) toMap(cmd *cobra.Command) map[string]any {
 		if !cmd.Flags().Changed(strings.ReplaceAll(name, "_", "-")) {
 			continue
 		}
-		if kinds[name] == reflect.Map {
+		if o.kinds[name] == spec.KindMap {
 			env := map[string]any{}
 			for _, kv := range *p {
 				k, v, _ := strings.Cut(kv, "=")

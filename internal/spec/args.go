@@ -8,9 +8,20 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 )
 
-// Placeholders are the only variables args may use; the run script computes them when
+// placeholders are the only variables args may use; the run script computes them when
 // the container starts.
-var Placeholders = []string{"PUBLIC_IP", "PRIVATE_IP", "ANNOUNCE_IP"}
+var placeholders = []string{"PUBLIC_IP", "PRIVATE_IP", "ANNOUNCE_IP"}
+
+// splitArgWords is the parse step of args: it fills ArgWords from Args, so that the
+// renderer quotes literals and expands only placeholders.
+func splitArgWords(s *Service) error {
+	words, err := SplitArgs(s.Args)
+	s.ArgWords = words
+	if err != nil {
+		return optErr(ErrBadArgs, "args", "%v", err)
+	}
+	return nil
+}
 
 // SplitArgs splits s into words the way sh does (quotes and backslashes honoured), keeping
 // $PUBLIC_IP, $PRIVATE_IP and $ANNOUNCE_IP (or ${...}) as placeholder parts. Everything
@@ -139,7 +150,7 @@ func placeholder(s string, p *syntax.ParamExp) (string, error) {
 		p.NestedParam == nil && p.Index == nil && len(p.Modifiers) == 0 && p.Slice == nil &&
 		p.Repl == nil && p.Names == 0 && p.Exp == nil
 	if simple {
-		for _, v := range Placeholders {
+		for _, v := range placeholders {
 			if p.Param.Value == v {
 				return v, nil
 			}

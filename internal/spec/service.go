@@ -1,5 +1,11 @@
 // Package spec defines a rundock service description, its defaults, and its validation.
 // The option names are the same everywhere: Ansible arguments, YAML keys and CLI flags.
+// Each option is declared once, in options.go; reading values, defaults, checks, the CLI
+// flags' help and the module documentation (ModuleDoc) come from that declaration.
+//
+// The package does no I/O. It imports no other rundock package but two pure leaves,
+// internal/defaults and internal/dnsname, so its defaults and DNS-label rule are the ones
+// the announcer and rundock upstreams use.
 package spec
 
 // State is what rundock makes of a service on a host.
@@ -31,8 +37,9 @@ const (
 	PullNever   = "never"
 )
 
-// Service is one validated service description. Zero values mean "not set"; Defaults
-// fills what a user left out.
+// Service is one validated service description. Zero values mean "not set"; FromMap
+// fills what a user left out. Each field with a JSON name is an option declared in
+// options.go.
 type Service struct {
 	State State  `json:"state"`
 	Name  string `json:"name"`

@@ -1,0 +1,197 @@
+package spec
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rundock/rundock/internal/dnsname"
+)
+
+// The checks of single options, referenced from options.go. Each gets the option and the
+// service with its defaults filled; it runs only when the value was readable and holds no
+// control character. The checks of docker run values are in docker.go.
+
+var (
+	userRe     = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9_.-]*(:[a-zA-Z0-9_][a-zA-Z0-9_.-]*)?$`)
+	ifaceRe    = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9_.@:-]{0,14}$`)
+	envKeyRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	etcdUserRe = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9_.@-]*$`)
+)
+
+func checkState(t target) error {
+	if slices.Contains(t.opt.choices, t.str()) {
+		return nil
+	}
+	return optErr(ErrBadValue, "state", "%q is not a state (use present, enabled, disabled or absent)", t.str())
+}
+
+// oneOf accepts the option's declared choices.
+func oneOf(t target) error {
+	if v := t.str(); !slices.Contains(t.opt.choices, v) {
+		return optErr(ErrBadValue, t.opt.Name, "%q is not one of %s", v, strings.Join(t.opt.choices, ", "))
+	}
+	return nil
+}
+
+func checkName(t target) error {
+	if t.s.Name == "" {
+		return optErr(ErrMissing, "name", "missing: set name to the service's name, e.g. name=web")
+	}
+	return dnsLabel(t)
+}
+
+// dnsLabel accepts a lowercase DNS label, and suggests the lowercase form of one that is
+// only wrong in case.
+func dnsLabel(t target) error {
+	v := t.str()
+	if dnsname.IsLabel(v) {
+		return nil
+	}
+	hint := ""
+	if l := strings.ToLower(v); l != v && dnsname.IsLabel(l) {
+		hint = fmt.Sprintf(" (try %q)", l)
+	}
+	return optErr(ErrBadValue, t.opt.Name, "%q is not a DNS label: %s%s", v, dnsname.Rule, hint)
+}
+
+func checkInstance(t target) error {
+	if t.s.Instance == "" {
+		if t.s.Announce == 0 {
+			return nil
+		}
+		return optErr(ErrMissing, "instance", "missing and the host name is unknown: set instance (this host's label in DNS, e.g. instance=back-1)")
+	}
+	return dnsLabel(t)
+}
+
+func checkDomain(t target) error {
+	if err := dnsname.CheckDomain(t.s.Domain); err != nil {
+		return optErr(ErrBadValue, "domain", "%v", err)
+	}
+	return nil
+}
+
+// checkHostname accepts dot-separated host name labels, upper case allowed: DNS labels
+// once lowercased.
+func checkHostname(t target) error {
+	h := t.s.Hostname
+	if len(h) > 64 {
+		return optErr(ErrBadValue, "hostname", "%q is longer than 64 characters: set a shorter hostname", h)
+	}
+	for l := range strings.SplitSeq(h, ".") {
+		if !dnsname.IsLabel(asciiLower(l)) {
+			return optErr(ErrBadValue, "hostname", "%q is not a host name (dot-separated labels of letters, digits and '-', not starting or ending with '-')", h)
+		}
+	}
+	return nil
+}
+
+// asciiLower lowercases A-Z only, byte by byte: strings.ToLower would turn the Kelvin sign
+// into a 'k'.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+func checkPort(t target) error {
+	if t.set["port"] && t.s.Announce == 0 && !t.bad["announce"] {
+		return optErr(ErrBadValue, "port", "%d is set without announce: set announce (the port to publish in DNS) too, or leave port out", t.s.Port)
+	}
+	return nil
+}
+
+func checkEnv(t target) error {
+	for _, k := range slices.Sorted(maps.Keys(t.s.Env)) {
+		if !envKeyRe.MatchString(k) {
+			return optErr(ErrBadValue, "env", "%q is not a variable name (use letters, digits and '_', not starting with a digit)", k)
+		}
+	}
+	return nil
+}
+
+// absPaths accepts absolute, clean paths (or nothing) in a string or list option.
+func absPaths(t target) error {
+	for _, p := range t.strs() {
+		if p == "" {
+			continue
+		}
+		if !path.IsAbs(p) {
+			return optErr(ErrBadValue, t.opt.Name, "%q is not an absolute path: start it with '/'", p)
+		}
+		if c := path.Clean(p); c != p {
+			return optErr(ErrBadValue, t.opt.Name, "%q is not a clean path: write %q", p, c)
+		}
+	}
+	return nil
+}
+
+func checkUser(t target) error {
+	if t.s.User != "" && !userRe.MatchString(t.s.User) {
+		return optErr(ErrBadValue, "user", "%q is not USER[:GROUP] (names or numeric ids: letters, digits, '_', '.' and '-')", t.s.User)
+	}
+	return nil
+}
+
+// duration accepts a positive Go duration, or nothing.
+func duration(t target) error {
+	v := t.str()
+	if v == "" {
+		return nil
+	}
+	if d, err := time.ParseDuration(v); err != nil || d <= 0 {
+		return optErr(ErrBadValue, t.opt.Name, "%q is not a positive duration (use e.g. 30s, 1m30s, 500ms)", v)
+	}
+	return nil
+}
+
+func checkEndpoints(t target) error {
+	for _, e := range t.s.EtcdEndpoints {
+		u, err := url.Parse(e)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			(u.Path != "" && u.Path != "/") || u.User != nil || u.RawQuery != "" || u.Fragment != "" ||
+			strings.ContainsAny(e, ", '\"\\") {
+			return optErr(ErrBadValue, "etcd_endpoints", "%q is not an http(s) URL of an etcd member (e.g. http://10.0.0.1:2379)", e)
+		}
+	}
+	return nil
+}
+
+func checkHost(t target) error {
+	if t.s.Host == "" {
+		return nil
+	}
+	if ip := net.ParseIP(t.s.Host); ip == nil || ip.To4() == nil {
+		return optErr(ErrBadValue, "host", "%q is not an IPv4 address (e.g. 10.0.0.5)", t.s.Host)
+	}
+	if t.s.AnnounceAs == AnnounceContainer {
+		return optErr(ErrBadValue, "host", "%q cannot be used with announce_as container, which announces the container's own address: drop host or announce as public or private", t.s.Host)
+	}
+	return nil
+}
+
+// iface accepts a network interface name, or nothing.
+func iface(t target) error {
+	if v := t.str(); v != "" && !ifaceRe.MatchString(v) {
+		return optErr(ErrBadValue, t.opt.Name, "%q is not a network interface name (1 to 15 letters, digits, '_', '.', '@', ':' or '-', e.g. eth0)", v)
+	}
+	return nil
+}
+
+func checkEtcdUser(t target) error {
+	if t.s.EtcdUser != "" && !etcdUserRe.MatchString(t.s.EtcdUser) {
+		return optErr(ErrBadValue, "etcd_user", "%q is not a user name (use letters, digits, '_', '.', '@' and '-')", t.s.EtcdUser)
+	}
+	return nil
+}

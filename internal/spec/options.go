@@ -1,0 +1,181 @@
+package spec
+
+import (
+	"math"
+
+	"github.com/rundock/rundock/internal/defaults"
+)
+
+// Defaults other packages show before a spec exists (rundock status). They are the
+// declared defaults of sv_dir and service_dir.
+const (
+	DefaultSvDir      = defaults.SvDir
+	DefaultServiceDir = defaults.ServiceDir
+)
+
+// optionTable declares every option once. The checks run in this order, so errors about
+// several options of one service come out in it; the module documentation lists the
+// options in it too.
+var optionTable = []Option{
+	// The service.
+	{Name: "state", Kind: KindString, check: checkState, def: StateEnabled,
+		choices: []string{string(StatePresent), string(StateEnabled), string(StateDisabled), string(StateAbsent)},
+		help:    "what rundock makes of the service",
+		doc: []string{"C(present) installs the tree without linking it; C(enabled) installs it, links it " +
+			"into I(service_dir) and waits until runsv supervises it; C(disabled) stops the " +
+			"container gracefully and unlinks the service, keeping the tree; C(absent) does " +
+			"what C(disabled) does and removes the tree. Logs in I(log_dir) are kept."}},
+	{Name: "name", Kind: KindString, check: checkName, required: true,
+		help: "service name, a DNS label; the container is named NAME, the tree docker-NAME",
+		doc:  []string{"Service name, a DNS label (lowercase a-z, 0-9, C(-), at most 63). The container is named NAME, its tree C(docker-NAME)."}},
+	{Name: "image", Kind: KindString, check: checkImage,
+		help: "Docker image reference, required unless state is disabled or absent",
+		doc:  []string{"Docker image reference. Required unless I(state) is C(disabled) or C(absent)."}},
+	{Name: "args", Kind: KindString, parse: splitArgWords, check: checkArgWords,
+		help: "free-form docker run arguments, split like sh; $PUBLIC_IP, $PRIVATE_IP, $ANNOUNCE_IP expand at start",
+		doc: []string{
+			"Free-form C(docker run) arguments, split like sh splits them (quotes honoured, " +
+				"unbalanced quotes rejected) and re-emitted word by word, quoted.",
+			"Only C($PUBLIC_IP), C($PRIVATE_IP) and C($ANNOUNCE_IP) expand, when the container " +
+				"starts; any other expansion or shell operator is rejected. Flags that detach, allocate a TTY " +
+				"or that rundock sets itself (C(--detach), C(--restart), C(--name), C(--rm), C(--tty), C(--pull)) are rejected."}},
+	{Name: "announce", Kind: KindInt, min: 1, max: 65535, what: "a port number", zeroUnset: true,
+		help: "host port published in DNS, and from the container unless announce_as=container",
+		doc:  []string{"Host port announced in DNS. Unless I(announce_as=container), the container publishes C(ANNOUNCE_IP:announce:port)."}},
+	{Name: "announce_as", Kind: KindString, check: oneOf, def: AnnouncePrivate,
+		choices: []string{AnnouncePublic, AnnouncePrivate, AnnounceContainer},
+		help:    "which address is announced",
+		doc:     []string{"Which address is announced, the host's public or private one, or the container's own."}},
+	{Name: "port", Kind: KindInt, min: 1, max: 65535, what: "a port number", zeroUnset: true,
+		check: checkPort, derived: "I(announce)",
+		help: "container port",
+		doc:  []string{"Container port. Only with I(announce)."}},
+	{Name: "env", Kind: KindMap, check: checkEnv,
+		help: "environment variable K=V",
+		doc:  []string{"Environment variables. A dict, a JSON object string, or C(K=V K2=V2)."}},
+	{Name: "env_file", Kind: KindList, check: absPaths,
+		help: "docker --env-file",
+		doc:  []string{"Files passed to C(docker run --env-file), absolute paths."}},
+
+	// Where things are on the host: the logs, the etcd credentials, the trees, the binaries.
+	{Name: "log", Kind: KindBool, def: true,
+		help: "log with svlogd into log_dir/NAME",
+		doc:  []string{"Log the container's output with svlogd into I(log_dir)/NAME (the announcer's into I(log_dir)/NAME.announcer)."}},
+	{Name: "log_dir", Kind: KindPath, check: absPaths, def: defaults.LogDir,
+		help: "directory of the svlogd logs",
+		doc:  []string{"Parent directory of the svlogd directories."}},
+	{Name: "log_size", Kind: KindInt, min: 4096, max: math.MaxInt32, what: "a size in bytes", def: 1000000,
+		help: "svlogd file size in bytes",
+		doc:  []string{"svlogd maximum file size in bytes."}},
+	{Name: "log_count", Kind: KindInt, min: 1, max: 1000, what: "a number of files", def: 10,
+		help: "svlogd files kept",
+		doc:  []string{"svlogd number of files kept."}},
+	{Name: "etcd_cacert", Kind: KindPath, check: absPaths,
+		help: "CA certificate file for etcd TLS",
+		doc:  []string{"CA certificate file for etcd TLS."}},
+	{Name: "etcd_cert", Kind: KindPath, check: absPaths,
+		help: "client certificate file for etcd TLS",
+		doc:  []string{"Client certificate file for etcd TLS. Only with I(etcd_key)."}},
+	{Name: "etcd_key", Kind: KindPath, check: absPaths,
+		help: "client key file for etcd TLS",
+		doc:  []string{"Client key file for etcd TLS. Only with I(etcd_cert)."}},
+	{Name: "etcd_password_file", Kind: KindPath, check: absPaths,
+		help: "file holding the etcd password",
+		doc:  []string{"File holding the etcd password. Only with I(etcd_user)."}},
+	{Name: "sv_dir", Kind: KindPath, check: absPaths, def: defaults.SvDir,
+		help: "where service trees are written",
+		doc:  []string{"Where service trees are written."}},
+	{Name: "service_dir", Kind: KindPath, check: absPaths, def: defaults.ServiceDir,
+		help: "the directory runsvdir watches",
+		doc:  []string{"The directory runsvdir watches."}},
+	{Name: "bin_dir", Kind: KindPath, check: absPaths, def: defaults.BinDir,
+		help: "where rundock and announcer are installed",
+		doc:  []string{"Where the rundock and announcer binaries are installed on the host."}},
+
+	// The container.
+	{Name: "ports", Kind: KindList, check: checkPorts,
+		help: "extra published port [IP:]HOST:CONTAINER[/proto]",
+		doc:  []string{"Extra published ports, C([IP:]HOST:CONTAINER[/tcp|udp]), ports or ranges of one size."}},
+	{Name: "volumes", Kind: KindList, check: checkVolumes,
+		help: "volume SRC:DST[:MODE]",
+		doc:  []string{"Volumes, C(SRC:DST[:MODE]) with SRC an absolute host path or a volume name and an absolute DST."}},
+	{Name: "volumes_from", Kind: KindList, check: checkVolumesFrom,
+		help: "docker --volumes-from",
+		doc:  []string{"Containers to take volumes from, C(CONTAINER[:ro|rw])."}},
+	{Name: "network", Kind: KindString, check: checkNetwork,
+		help: "docker --network",
+		doc:  []string{"C(docker run --network), a network name or C(container:NAME)."}},
+	{Name: "user", Kind: KindString, check: checkUser,
+		help: "docker --user",
+		doc:  []string{"C(docker run --user), C(USER[:GROUP]) as names or numeric ids."}},
+	{Name: "command", Kind: KindList, coerce: commandWords,
+		help: "command word after the image, one word each",
+		doc:  []string{"Command words after the image. A string is split like sh splits it, without any expansion."}},
+	{Name: "hostname", Kind: KindString, check: checkHostname,
+		derived: "C(HOST-NAME), the short host name and I(name) joined by C(-), cut to 63 characters",
+		help:    "container hostname",
+		doc:     []string{"Container hostname."}},
+	{Name: "pull", Kind: KindString, check: oneOf, def: PullMissing,
+		choices: []string{PullAlways, PullMissing, PullNever},
+		help:    "pull policy, docker run --pull",
+		doc:     []string{"Pull policy, C(docker run --pull)."}},
+	{Name: "stop_timeout", Kind: KindInt, min: 1, max: 3600, what: "a number of seconds", def: 10,
+		help: "seconds docker stop waits before killing",
+		doc:  []string{"Seconds C(docker stop) waits before it kills the container."}},
+	{Name: "health_cmd", Kind: KindString,
+		help: "docker --health-cmd",
+		doc:  []string{"C(docker run --health-cmd). The C(check) script then also requires C(healthy)."}},
+	{Name: "health_interval", Kind: KindString, check: duration,
+		help: "docker --health-interval (Go duration)",
+		doc:  []string{"C(--health-interval), a Go duration such as C(10s)."}},
+	{Name: "health_timeout", Kind: KindString, check: duration,
+		help: "docker --health-timeout (Go duration)",
+		doc:  []string{"C(--health-timeout), a Go duration."}},
+	{Name: "health_start_period", Kind: KindString, check: duration,
+		help: "docker --health-start-period (Go duration)",
+		doc:  []string{"C(--health-start-period), a Go duration."}},
+	{Name: "health_retries", Kind: KindInt, min: 1, max: 1000, what: "a number", zeroUnset: true,
+		help: "docker --health-retries",
+		doc:  []string{"C(--health-retries)."}},
+
+	// The DNS record and the announcer that keeps it.
+	{Name: "announce_name", Kind: KindString, check: dnsLabel, derived: "I(name)",
+		help: "DNS service name",
+		doc:  []string{"DNS service name, a DNS label."}},
+	{Name: "instance", Kind: KindString, check: checkInstance, derived: "the short host name",
+		help: "DNS instance label",
+		doc:  []string{"DNS instance label of this host's record."}},
+	{Name: "domain", Kind: KindString, check: checkDomain, def: defaults.Domain,
+		help: "DNS domain of the records",
+		doc:  []string{"DNS domain of the records, without the final dot."}},
+	{Name: "etcd_endpoints", Kind: KindList, check: checkEndpoints, def: []string{defaults.EtcdEndpoint},
+		help: "etcd endpoint URL, or comma-separated URLs",
+		doc:  []string{"etcd endpoints, http(s) URLs."}},
+	{Name: "ttl", Kind: KindInt, min: defaults.MinTTL, max: 86400, what: "a number of seconds", def: defaults.TTL,
+		help: "lease TTL in seconds",
+		doc:  []string{"Lease TTL in seconds; the record disappears this long after the announcer stops renewing it."}},
+	{Name: "dns_ttl", Kind: KindInt, min: 1, max: 86400, what: "a number of seconds", derived: "I(ttl)",
+		help: "record ttl field in seconds",
+		doc:  []string{"The record's C(ttl) field, the DNS answer TTL."}},
+	{Name: "priority", Kind: KindInt, min: 0, max: 65535, what: "a number", zeroUnset: true,
+		help: "SRV priority",
+		doc:  []string{"SRV priority of the record."}},
+	{Name: "weight", Kind: KindInt, min: 0, max: 65535, what: "a number", zeroUnset: true,
+		help: "SRV weight",
+		doc:  []string{"SRV weight of the record."}},
+	{Name: "host", Kind: KindString, check: checkHost,
+		help: "address to publish on and announce, instead of the discovered one",
+		doc: []string{
+			"IPv4 address to publish the container on and announce, instead of the one discovered " +
+				"for I(announce_as) C(public) or C(private) (a NAT or multi-homed host).",
+			"Not with I(announce_as=container)."}},
+	{Name: "public_interface", Kind: KindString, check: iface,
+		help: "interface to take the public address from",
+		doc:  []string{"Interface to take the public address from (default chosen automatically)."}},
+	{Name: "private_interface", Kind: KindString, check: iface,
+		help: "interface to take the private address from",
+		doc:  []string{"Interface to take the private address from (default chosen automatically)."}},
+	{Name: "etcd_user", Kind: KindString, check: checkEtcdUser,
+		help: "etcd user name",
+		doc:  []string{"etcd user name."}},
+}
