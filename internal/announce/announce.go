@@ -162,19 +162,10 @@ func (c *Config) check() error {
 		return fmt.Errorf("weight %d out of range: use 0 to 65535", c.Weight)
 	case c.Container == "" || strings.ContainsAny(c.Container, " /\t\n"):
 		return fmt.Errorf("container %q is not a container name: pass --container NAME", c.Container)
-	case c.Host != "" && net.ParseIP(c.Host) == nil && !isHostName(c.Host):
+	case c.Host != "" && net.ParseIP(c.Host) == nil && !dnsname.IsHostName(c.Host):
 		return fmt.Errorf("host %q is neither an IP address nor a host name", c.Host)
 	}
 	return c.Etcd.Check()
-}
-
-func isHostName(s string) bool {
-	for _, l := range strings.Split(strings.TrimSuffix(strings.ToLower(s), "."), ".") {
-		if !dnsname.IsLabel(l) {
-			return false
-		}
-	}
-	return true
 }
 
 // Key returns the etcd key of the record.

@@ -26,6 +26,22 @@ func IsLabel(s string) bool {
 	return true
 }
 
+// IsHostName reports whether s is a host name: at most 253 characters of labels (any case)
+// joined by dots, with an optional final dot. It does not accept IP addresses: callers that
+// take either check net.ParseIP first.
+func IsHostName(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for l := range strings.SplitSeq(strings.ToLower(s), ".") {
+		if !IsLabel(l) {
+			return false
+		}
+	}
+	return true
+}
+
 // CheckDomain returns an error naming the first label of domain that is not a DNS label, or
 // the final dot a domain must be written without.
 func CheckDomain(domain string) error {

@@ -151,8 +151,14 @@ func EnsureDir(dir string) error {
 
 // CreateDir builds files in a hidden temp directory inside parent and renames it to
 // parent/name, so a half-written directory is never visible (runsvdir starts a service
-// the moment its directory appears). It fails when parent/name exists.
+// the moment its directory appears). It fails when parent/name exists, or when a file's
+// path would leave the new directory.
 func CreateDir(parent, name string, files []tree.File) error {
+	for _, f := range files {
+		if !filepath.IsLocal(filepath.FromSlash(f.Path)) {
+			return fmt.Errorf("cannot create %s: the file %q would be outside it", filepath.Join(parent, name), f.Path)
+		}
+	}
 	tmp, err := os.MkdirTemp(parent, "."+name+".new-")
 	if err != nil {
 		return fmt.Errorf("cannot create a temp dir in %s: %w", parent, err)

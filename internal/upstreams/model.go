@@ -169,19 +169,7 @@ func (s Server) params() string {
 
 // validHost accepts an IP address or a host name; anything else could inject nginx syntax.
 func validHost(h string) bool {
-	if net.ParseIP(h) != nil {
-		return true
-	}
-	h = strings.TrimSuffix(h, ".")
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for _, l := range strings.Split(h, ".") {
-		if !dnsname.IsLabel(strings.ToLower(l)) {
-			return false
-		}
-	}
-	return true
+	return net.ParseIP(h) != nil || dnsname.IsHostName(h)
 }
 
 // isWord reports whether s is safe as one nginx token: no space, quote, ';', '{', '}', '$'.
