@@ -21,6 +21,11 @@ type noContainers struct{}
 
 func (noContainers) State(context.Context, string) (string, error) { return "", nil }
 func (noContainers) Remove(context.Context, string) error          { return nil }
+func (noContainers) Inspect(context.Context, string) (Container, error) {
+	return Container{}, nil
+}
+func (noContainers) ImageID(context.Context, string) (string, error) { return "", nil }
+func (noContainers) Pull(context.Context, string) error              { return nil }
 
 func testService(t *testing.T) spec.Service {
 	t.Helper()

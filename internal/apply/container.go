@@ -3,8 +3,11 @@ package apply
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
 )
@@ -15,8 +18,31 @@ type Containers interface {
 	// State returns the container's state ("running", "exited", ..., with ",healthy" etc.
 	// appended when it has a health check) or "" when no container has that name.
 	State(ctx context.Context, name string) (string, error)
+	// Inspect returns what a deploy needs to know of the container; a missing container
+	// is a zero Container and no error.
+	Inspect(ctx context.Context, name string) (Container, error)
+	// ImageID returns the local image ID of ref, "" when there is no such local image.
+	ImageID(ctx context.Context, ref string) (string, error)
+	// Pull pulls ref from its registry.
+	Pull(ctx context.Context, ref string) error
 	// Remove force-removes the container; a missing container is not an error.
 	Remove(ctx context.Context, name string) error
+}
+
+// Container is the part of a container's inspect data a deploy uses.
+type Container struct {
+	ID      string    `json:"id,omitempty"`
+	Image   string    `json:"image_id,omitempty"` // the image ID it was started from
+	Running bool      `json:"running"`
+	Health  string    `json:"health,omitempty"` // "", starting, healthy, unhealthy
+	Started time.Time `json:"started,omitzero"`
+	// HealthLog is the output of the last health check, for failure messages.
+	HealthLog string `json:"-"`
+}
+
+// Serving reports whether the container runs and, when it has a health check, is healthy.
+func (c Container) Serving() bool {
+	return c.Running && (c.Health == "" || c.Health == "healthy")
 }
 
 // DockerContainers is Containers over the Docker Engine API (negotiating the API version,
@@ -53,6 +79,70 @@ func (d DockerContainers) State(ctx context.Context, name string) (string, error
 		s += "," + string(info.State.Health.Status)
 	}
 	return s, nil
+}
+
+// Inspect implements Containers.
+func (d DockerContainers) Inspect(ctx context.Context, name string) (Container, error) {
+	c, err := d.client()
+	if err != nil {
+		return Container{}, err
+	}
+	defer c.Close()
+	info, err := c.ContainerInspect(ctx, name)
+	if errdefs.IsNotFound(err) {
+		return Container{}, nil
+	}
+	if err != nil {
+		return Container{}, fmt.Errorf("cannot inspect container %s: %w", name, err)
+	}
+	out := Container{ID: info.ID, Image: info.Image}
+	if info.State != nil {
+		out.Running = info.State.Running
+		out.Started, _ = time.Parse(time.RFC3339Nano, info.State.StartedAt)
+		if h := info.State.Health; h != nil {
+			out.Health = string(h.Status)
+			if n := len(h.Log); n > 0 {
+				out.HealthLog = strings.TrimSpace(h.Log[n-1].Output)
+			}
+		}
+	}
+	return out, nil
+}
+
+// ImageID implements Containers.
+func (d DockerContainers) ImageID(ctx context.Context, ref string) (string, error) {
+	c, err := d.client()
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	info, err := c.ImageInspect(ctx, ref)
+	if errdefs.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("cannot inspect image %s: %w", ref, err)
+	}
+	return info.ID, nil
+}
+
+// Pull implements Containers: it reads the pull's progress stream to the end, where a
+// failure of the registry shows.
+func (d DockerContainers) Pull(ctx context.Context, ref string) error {
+	c, err := d.client()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	rc, err := c.ImagePull(ctx, ref, image.PullOptions{})
+	if err != nil {
+		return fmt.Errorf("cannot pull %s: %w", ref, err)
+	}
+	defer rc.Close()
+	if err := readPullStream(rc); err != nil {
+		return fmt.Errorf("cannot pull %s: %w", ref, err)
+	}
+	return nil
 }
 
 // Remove implements Containers.

@@ -147,7 +147,14 @@ func applyDefaults(s *Service, set map[string]bool, host string) {
 	if s.DNSTTL == 0 {
 		s.DNSTTL = s.TTL
 	}
+	if !set["drain"] && s.Announce != 0 {
+		s.Drain = min(s.DNSTTL, maxDrain)
+	}
+	s.MaintenanceSet = set["maintenance"]
 }
+
+// maxDrain caps drain's default: a drain holds runsv (control/t) for its length.
+const maxDrain = 3600
 
 // defaultHostname is HOST-NAME, cut to the 63 characters a host name label may have.
 func defaultHostname(host, name string) string {

@@ -67,6 +67,16 @@ type Service struct {
 	Pull        string            `json:"pull,omitempty"`     // always|missing|never
 	StopTimeout int               `json:"stop_timeout,omitempty"`
 
+	// Deploy: drain before a planned stop, wait for serving after a start.
+	Drain       int  `json:"drain"`                  // seconds; defaults to DNSTTL with Announce
+	Wait        bool `json:"wait"`                   // wait for serving, roll back when it does not
+	WaitTimeout int  `json:"wait_timeout,omitempty"` // seconds
+	// Maintenance withdraws the record without stopping the container; applied only when
+	// MaintenanceSet (the option was given).
+	Maintenance       bool   `json:"maintenance"`
+	MaintenanceSet    bool   `json:"-"`
+	MaintenanceReason string `json:"maintenance_reason,omitempty"`
+
 	HealthCmd         string `json:"health_cmd,omitempty"`
 	HealthInterval    string `json:"health_interval,omitempty"`     // Go duration, e.g. 10s
 	HealthTimeout     string `json:"health_timeout,omitempty"`      // Go duration

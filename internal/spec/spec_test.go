@@ -15,7 +15,7 @@ func TestFromMap_Defaults(t *testing.T) {
 	want := Service{
 		State: StateEnabled, Name: "influxdb", Image: "tutum/influxdb:latest",
 		Announce: 8086, AnnounceAs: AnnouncePrivate, Port: 8086,
-		Hostname: "back-1-influxdb", Pull: PullMissing, StopTimeout: 10,
+		Hostname: "back-1-influxdb", Pull: PullMissing, StopTimeout: 10, Drain: 30, Wait: true, WaitTimeout: 60,
 		Log: true, LogDir: "/var/log/rundock", LogSize: 1000000, LogCount: 10,
 		AnnounceName: "influxdb", Instance: "back-1", Domain: "s.prod.example.com",
 		EtcdEndpoints: []string{"http://127.0.0.1:2379"}, TTL: 30, DNSTTL: 30,
