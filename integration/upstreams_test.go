@@ -22,6 +22,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/rundock/rundock/internal/nginx"
+	"github.com/rundock/rundock/internal/render"
 	"github.com/rundock/rundock/internal/skydns"
 	"github.com/rundock/rundock/internal/testenv"
 	"github.com/rundock/rundock/internal/upstreams"
@@ -210,15 +212,15 @@ func (w *upLogWriter) String() string {
 	return w.buf.String()
 }
 
-func upRenderer(t *testing.T, c *clientv3.Client, cfg *upstreams.Config, tmpl *template.Template, n *upNginx) (*upstreams.Renderer, *upLogWriter) {
+func upRenderer(t *testing.T, c *clientv3.Client, cfg *upstreams.Config, tmpl *template.Template, n *upNginx) (*upstreams.Watcher, *upLogWriter) {
 	lw := &upLogWriter{t: t}
-	r := upstreams.NewRenderer(c, upDomain, cfg, tmpl, &upstreams.Nginx{Output: n.Output, CheckCmd: n.CheckCmd, ReloadCmd: n.ReloadCmd})
+	r := upstreams.NewWatcher(c, upDomain, cfg, tmpl, &nginx.Installer{Output: n.Output, CheckCmd: n.CheckCmd, ReloadCmd: n.ReloadCmd})
 	r.Log = slog.New(slog.NewTextHandler(lw, nil))
 	return r, lw
 }
 
 // upRun runs r.Run until the test ends.
-func upRun(t *testing.T, r *upstreams.Renderer) {
+func upRun(t *testing.T, r *upstreams.Watcher) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
@@ -463,7 +465,7 @@ func TestUpstreams_BrokenTemplate(t *testing.T) {
 			r, _ := upRenderer(t, c, cfg, bad, n)
 			reloads := n.ReloadCount()
 			_, err = r.Once(context.Background())
-			if err == nil || errors.Is(err, upstreams.ErrCheck) != tt.check {
+			if err == nil || errors.Is(err, nginx.ErrCheck) != tt.check {
 				t.Fatalf("Once with a broken template: %v (want ErrCheck: %v)", err, tt.check)
 			}
 			t.Logf("rejected: %v", err)
@@ -609,10 +611,10 @@ func TestUpstreams_CLI(t *testing.T) {
 	if _, err := run("--install-service", "--sv-dir", sv, "--log-dir", logDir, "--debounce", "100ms"); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(sv, upstreams.ServiceName)
+	dir := filepath.Join(sv, render.UpstreamsService)
 	script, _ := os.ReadFile(filepath.Join(dir, "run"))
 	t.Logf("run:\n%s", script)
-	if !strings.Contains(string(script), "exec 2>&1\n") || !strings.Contains(string(script), "\nexec "+bin+" upstreams --watch ") || !strings.Contains(string(script), "'--reload-cmd=echo reload") {
+	if !strings.Contains(string(script), "exec 2>&1\n") || !strings.Contains(string(script), "\nexec "+render.Quote(bin)+" 'upstreams' '--watch' ") || !strings.Contains(string(script), "'--reload-cmd=echo reload") {
 		t.Fatalf("unexpected run script:\n%s", script)
 	}
 	runsv := exec.Command("runsv", dir)

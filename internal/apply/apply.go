@@ -47,6 +47,9 @@ type Options struct {
 	Containers Containers
 	// Logger receives one line per action; nil discards.
 	Logger *slog.Logger
+	// NoContainer says the tree runs no container (the rundock-upstreams service): the
+	// result carries no status and Docker is not asked.
+	NoContainer bool
 }
 
 // Result is the outcome of Apply.
@@ -124,7 +127,9 @@ func Apply(ctx context.Context, svc spec.Service, t tree.Tree, opt Options) (Res
 			return res, err
 		}
 	}
-	res.Status, _ = GetStatus(ctx, svc, opt.Containers)
+	if !opt.NoContainer {
+		res.Status, _ = GetStatus(ctx, svc, opt.Containers)
+	}
 	return res, nil
 }
 

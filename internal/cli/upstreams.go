@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,12 +13,12 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/rundock/rundock/internal/apply"
 	"github.com/rundock/rundock/internal/defaults"
 	"github.com/rundock/rundock/internal/etcdclient"
 	"github.com/rundock/rundock/internal/nginx"
 	"github.com/rundock/rundock/internal/render"
-	"github.com/rundock/rundock/internal/safefs"
-	"github.com/rundock/rundock/internal/tree"
+	"github.com/rundock/rundock/internal/spec"
 	"github.com/rundock/rundock/internal/upstreams"
 )
 
@@ -195,57 +193,14 @@ func upstreamsInstallService(cmd *cobra.Command, o *upstreamsOptions) error {
 	if err != nil {
 		return err
 	}
+	// The same plan and execution as every service tree: atomic writes, no symlink followed,
+	// a running service restarted when its files changed.
+	svc := spec.Service{State: spec.StatePresent, Name: render.UpstreamsService, SvDir: o.svDir, StopTimeout: 10}
+	res, err := apply.Apply(cmd.Context(), svc, t, apply.Options{NoContainer: true, Logger: logger(cmd)})
+	if err != nil {
+		return fmt.Errorf("cannot install the %s service: %w", render.UpstreamsService, err)
+	}
 	dir := filepath.Join(o.svDir, t.Dir)
-	changed, err := writeUpstreamsTree(o.svDir, t)
-	if err != nil {
-		return err
-	}
-	slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).Info("runit service written", "dir", dir, "changed", changed, "enable", "ln -s "+dir+" /etc/service/")
+	fmt.Fprintf(cmd.OutOrStdout(), "%s: %s; enable it with: ln -s %s /etc/service/\n", render.UpstreamsService, res.Msg, dir)
 	return nil
-}
-
-// writeUpstreamsTree writes t under svDir: a new directory is built hidden and renamed into
-// place; in an existing one each file is replaced atomically, and only when its bytes or
-// mode differ. Nothing below svDir is followed through a symlink; svDir itself may be one
-// (an operator's choice, as for apply's sv_dir). It reports whether anything changed.
-//
-// It stands in until --install-service goes through apply like every other tree.
-func writeUpstreamsTree(svDir string, t tree.Tree) (changed bool, err error) {
-	if err := os.MkdirAll(svDir, 0o755); err != nil {
-		return false, fmt.Errorf("cannot create --sv-dir %s: %w", svDir, err)
-	}
-	dir := filepath.Join(svDir, t.Dir)
-	exists, err := safefs.Exists(dir)
-	if err != nil {
-		return false, fmt.Errorf("cannot inspect %s: %w", dir, err)
-	}
-	if !exists {
-		return true, safefs.CreateDir(svDir, t.Dir, t.Files)
-	}
-	if err := safefs.EnsureDir(dir); err != nil {
-		return false, err
-	}
-	for _, f := range t.Files {
-		p := filepath.Join(dir, filepath.FromSlash(f.Path))
-		if err := safefs.MkdirAll(dir, filepath.Dir(p)); err != nil {
-			return changed, err
-		}
-		fi, err := os.Lstat(p)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-		case err != nil:
-			return changed, fmt.Errorf("cannot inspect %s: %w", p, err)
-		case !fi.Mode().IsRegular():
-			return changed, fmt.Errorf("cannot write %s: it exists and is not a regular file; remove it first", p)
-		case fi.Mode().Perm() == f.Mode.Perm():
-			if old, err := safefs.ReadFile(p); err == nil && bytes.Equal(old, f.Data) {
-				continue
-			}
-		}
-		if err := safefs.WriteFile(p, f.Data, f.Mode.Perm()); err != nil {
-			return changed, err
-		}
-		changed = true
-	}
-	return changed, nil
 }

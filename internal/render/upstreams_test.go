@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/rundock/rundock/internal/testenv"
-	"github.com/rundock/rundock/internal/upstreams"
 )
 
 func TestUpstreams_Golden(t *testing.T) {
@@ -72,12 +71,5 @@ func TestUpstreams_Errors(t *testing.T) {
 				t.Fatalf("error %v, want one containing %q", err, tt.want)
 			}
 		})
-	}
-}
-
-// TestUpstreams_Name: upstreams keeps its own copy of the name for old callers.
-func TestUpstreams_Name(t *testing.T) {
-	if UpstreamsService != upstreams.ServiceName {
-		t.Fatalf("render.UpstreamsService %q, upstreams.ServiceName %q", UpstreamsService, upstreams.ServiceName)
 	}
 }
