@@ -121,8 +121,19 @@ func Apply(ctx context.Context, svc spec.Service, t tree.Tree, opt Options) (Res
 		res.Diff = p.Diff
 	}
 	res.Msg = summary(p, opt.CheckMode)
+	if opt.CheckMode {
+		for _, a := range p.Actions {
+			if a.Kind == Refuse {
+				res.Warnings = append(res.Warnings, a.String())
+			}
+		}
+	}
 	if !opt.CheckMode {
-		res.Warnings, err = Execute(ctx, p, opt.Containers, opt.Logger)
+		out, err := Execute(ctx, p, opt.Containers, opt.Logger)
+		res.Changed, res.Warnings = out.Changed, out.Warnings
+		if opt.Diff {
+			res.Diff = append(res.Diff, out.Diff...)
+		}
 		if err != nil {
 			return res, err
 		}

@@ -32,7 +32,9 @@ type Containers interface {
 // Container is the part of a container's inspect data a deploy uses.
 type Container struct {
 	ID      string    `json:"id,omitempty"`
+	Ref     string    `json:"image,omitempty"`    // the image reference it was started with
 	Image   string    `json:"image_id,omitempty"` // the image ID it was started from
+	Status  string    `json:"status,omitempty"`   // Docker's state: running, exited, ...
 	Running bool      `json:"running"`
 	Health  string    `json:"health,omitempty"` // "", starting, healthy, unhealthy
 	Started time.Time `json:"started,omitzero"`
@@ -96,7 +98,11 @@ func (d DockerContainers) Inspect(ctx context.Context, name string) (Container, 
 		return Container{}, fmt.Errorf("cannot inspect container %s: %w", name, err)
 	}
 	out := Container{ID: info.ID, Image: info.Image}
+	if info.Config != nil {
+		out.Ref = info.Config.Image
+	}
 	if info.State != nil {
+		out.Status = string(info.State.Status)
 		out.Running = info.State.Running
 		out.Started, _ = time.Parse(time.RFC3339Nano, info.State.StartedAt)
 		if h := info.State.Health; h != nil {

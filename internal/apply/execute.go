@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/rundock/rundock/internal/render"
 	"github.com/rundock/rundock/internal/runit"
 	"github.com/rundock/rundock/internal/safefs"
 	"github.com/rundock/rundock/internal/spec"
@@ -30,9 +31,18 @@ const (
 	removalTimeout = 5 * time.Second
 )
 
-// stopWait is how long a graceful stop of svc may take.
+// stopWait is how long a graceful stop of svc may take: the drain, docker stop's timeout
+// and a grace.
 func stopWait(svc spec.Service) time.Duration {
-	return time.Duration(svc.StopTimeout)*time.Second + stopGrace
+	return time.Duration(svc.Drain+svc.StopTimeout)*time.Second + stopGrace
+}
+
+// removeFile removes p; a missing file is no error.
+func removeFile(p string) error {
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cannot remove %s: %w", p, err)
+	}
+	return nil
 }
 
 // executor runs a plan's actions in order.
@@ -41,6 +51,10 @@ type executor struct {
 	c        Containers
 	log      *slog.Logger
 	warnings []string
+	changed  bool       // an action that changes something ran
+	moved    bool       // the pull moved the image behind the reference (IfImageMoved)
+	diff     []FileDiff // what the plan could not know: the image behind a tag
+	deploy   Deploy     // the deploy in progress
 }
 
 func (e *executor) warn(format string, args ...any) {
@@ -49,9 +63,19 @@ func (e *executor) warn(format string, args ...any) {
 	e.log.Warn(msg, "service", e.p.Service.Name)
 }
 
-// Execute runs p. It stops at the first action that fails; what ran before stays done.
-// The warnings say what did not go as planned without failing the run.
-func Execute(ctx context.Context, p Plan, c Containers, log *slog.Logger) (warnings []string, err error) {
+// Outcome is what executing a plan did.
+type Outcome struct {
+	// Changed is true when an action that changes something ran.
+	Changed bool
+	// Diff holds the changes only execution learns: the image behind a tag after a pull.
+	Diff []FileDiff
+	// Warnings say what did not go as planned without failing the run.
+	Warnings []string
+}
+
+// Execute runs p. It stops at the first action that fails; what ran before stays done (a
+// failed deploy has rolled back by then).
+func Execute(ctx context.Context, p Plan, c Containers, log *slog.Logger) (Outcome, error) {
 	if c == nil {
 		c = DockerContainers{}
 	}
@@ -59,15 +83,20 @@ func Execute(ctx context.Context, p Plan, c Containers, log *slog.Logger) (warni
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &executor{p: p, c: c, log: log}
+	var err error
 	for _, a := range p.Actions {
+		if a.IfImageMoved && !e.moved {
+			continue
+		}
 		if !a.Quiet {
 			log.Info(a.String(), "service", p.Service.Name)
+			e.changed = true
 		}
-		if err := e.run(ctx, a); err != nil {
-			return e.warnings, err
+		if err = e.run(ctx, a); err != nil {
+			break
 		}
 	}
-	return e.warnings, nil
+	return Outcome{Changed: e.changed, Diff: e.diff, Warnings: e.warnings}, err
 }
 
 func (e *executor) run(ctx context.Context, a Action) error {
@@ -83,10 +112,7 @@ func (e *executor) run(ctx context.Context, a Action) error {
 		}
 		return safefs.WriteFile(a.Path, a.File.Data, a.File.Mode)
 	case RemoveFile:
-		if err := os.Remove(a.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("cannot remove %s: %w", a.Path, err)
-		}
-		return nil
+		return removeFile(a.Path)
 	case PruneDirs:
 		return e.pruneDirs()
 	case Link:
@@ -114,6 +140,16 @@ func (e *executor) run(ctx context.Context, a Action) error {
 		return e.removeContainer(ctx, a)
 	case RemoveTree:
 		return safefs.RemoveDir(svc.SvDir, e.p.Tree.Dir)
+	case Refuse:
+		return fmt.Errorf("cannot deploy %s: %s", a.Path, a.Note)
+	case Pull:
+		return e.pull(ctx, a.Path)
+	case Begin:
+		return e.begin()
+	case WaitServing:
+		return e.waitServing(ctx)
+	case MaintenanceOn, MaintenanceOff:
+		return setMaintenance(ctx, e.p.Root, a.Kind == MaintenanceOn, a.Note)
 	}
 	return fmt.Errorf("cannot run the plan: unknown action %q", a.Kind)
 }
@@ -201,7 +237,7 @@ func (e *executor) pruneDirs() error {
 			return fmt.Errorf("cannot list %s: %w", filepath.Join(root, rel), err)
 		}
 		for _, en := range entries {
-			if !en.IsDir() || en.Name() == "supervise" {
+			if !en.IsDir() || en.Name() == "supervise" || (rel == "." && en.Name() == render.StatePath) {
 				continue
 			}
 			r := path.Join(rel, en.Name())

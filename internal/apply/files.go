@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/rundock/rundock/internal/render"
 	"github.com/rundock/rundock/internal/safefs"
 	"github.com/rundock/rundock/internal/tree"
 )
@@ -110,7 +111,8 @@ func scanTree(root string) (map[string]fs.FileMode, error) {
 		}
 		rel, _ := filepath.Rel(root, p)
 		rel = filepath.ToSlash(rel)
-		if d.Name() == "supervise" {
+		if d.Name() == "supervise" || rel == render.StatePath {
+			// runsv's, and rundock's state: not part of the rendered tree.
 			return fs.SkipDir
 		}
 		if d.Type()&fs.ModeSymlink != 0 {

@@ -47,6 +47,24 @@ const (
 	RemoveContainer Kind = "remove container"
 	// RemoveTree removes the tree (logs in log_dir are kept).
 	RemoveTree Kind = "remove"
+
+	// The steps of a deploy (deploy.go).
+
+	// Refuse fails the run before anything changes: the plan cannot work (its Note says
+	// why). Check mode reports it as a warning.
+	Refuse Kind = "cannot deploy"
+	// Pull pulls the image before anything is stopped.
+	Pull Kind = "pull"
+	// Begin records that a deploy starts, and keeps the tree of a serving container for a
+	// rollback.
+	Begin Kind = "begin deploy of"
+	// WaitServing waits for the new container to serve; when it does not, the previous
+	// tree is restored and restarted (or a first install is stopped) and the run fails.
+	WaitServing Kind = "wait for serving"
+	// MaintenanceOn withdraws the record without stopping the container.
+	MaintenanceOn Kind = "maintenance on"
+	// MaintenanceOff lets the announcer publish the record again.
+	MaintenanceOff Kind = "maintenance off"
 )
 
 // Action is one step of a plan.
@@ -64,6 +82,9 @@ type Action struct {
 	Quiet bool
 	// Note says why, when the kind alone does not.
 	Note string
+	// IfImageMoved actions run only when the pull moved the image behind the reference
+	// away from the one the container runs (pull always with the same files).
+	IfImageMoved bool
 }
 
 // String describes the action, e.g. "restart /etc/sv/docker-web".
@@ -78,6 +99,9 @@ func (a Action) String() string {
 	if a.Note != "" {
 		s += " (" + a.Note + ")"
 	}
+	if a.IfImageMoved {
+		s += " if the pull moved the image"
+	}
 	return s
 }
 
@@ -90,11 +114,16 @@ type Plan struct {
 	Root    string // sv_dir/docker-NAME
 	Actions []Action
 	Diff    []FileDiff
+	// Current is the container as planning found it, when a deploy step needed it.
+	Current Container
+
+	interrupted bool // an earlier deploy of this tree was left half-done
 }
 
-// Changed reports whether executing the plan changes anything.
+// Changed reports whether executing the plan surely changes anything (an action that
+// depends on the pull may, too).
 func (p Plan) Changed() bool {
-	return slices.ContainsFunc(p.Actions, func(a Action) bool { return !a.Quiet })
+	return slices.ContainsFunc(p.Actions, func(a Action) bool { return !a.Quiet && !a.IfImageMoved })
 }
 
 // planner computes a Plan.
@@ -122,9 +151,9 @@ func MakePlan(ctx context.Context, svc spec.Service, t tree.Tree, c Containers) 
 	var err error
 	switch svc.State {
 	case spec.StatePresent:
-		err = pl.present(false)
+		err = pl.present(ctx, false)
 	case spec.StateEnabled:
-		err = pl.present(true)
+		err = pl.present(ctx, true)
 	case spec.StateDisabled:
 		err = pl.disable(ctx)
 	case spec.StateAbsent:
@@ -136,8 +165,10 @@ func MakePlan(ctx context.Context, svc spec.Service, t tree.Tree, c Containers) 
 }
 
 // present plans the tree on disk equal to the rendered one; with link, also linked and
-// running, with the services whose files changed restarted.
-func (pl *planner) present(link bool) error {
+// running, with the services whose files changed restarted. A start or restart of the
+// container is a deploy: the image is pulled first, while the old container still serves,
+// and afterwards apply waits for the new one to serve (rolling back when it does not).
+func (pl *planner) present(ctx context.Context, link bool) error {
 	if len(pl.tree.Files) == 0 {
 		return fmt.Errorf("cannot install %s: nothing was rendered (image missing?)", pl.svc.Name)
 	}
@@ -153,6 +184,24 @@ func (pl *planner) present(link bool) error {
 			return err
 		}
 	}
+	var restarts []string
+	if d.exists {
+		restarts = pl.restarts(d.changes)
+	}
+	var wantedDown []string
+	if link {
+		for _, s := range pl.tree.Services {
+			dir := pl.serviceDir(s.Path)
+			if st, err := runit.ReadStatus(dir); err == nil && st.Want == "down" && !slices.Contains(restarts, dir) {
+				wantedDown = append(wantedDown, dir)
+			}
+		}
+	}
+	dep, err := pl.deploySteps(ctx, link, d.exists, restarts, wantedDown)
+	if err != nil {
+		return err
+	}
+	pl.p.Actions = append(pl.p.Actions, dep.before...)
 	// Services no longer rendered (e.g. announce removed): stopped before their
 	// directory goes away.
 	for _, l := range stale {
@@ -180,22 +229,30 @@ func (pl *planner) present(link bool) error {
 			pl.add(Action{Kind: WaitPickup, Path: pl.serviceDir(s.Path), Quiet: true})
 		}
 	}
-	restarted := map[string]bool{}
-	if d.exists {
-		for _, dir := range pl.restarts(d.changes) {
-			pl.add(Action{Kind: Restart, Path: dir})
-			restarted[dir] = true
-		}
+	pl.maintenance()
+	for _, dir := range restarts {
+		pl.add(Action{Kind: Restart, Path: dir})
 	}
-	if link {
-		for _, s := range pl.tree.Services {
-			dir := pl.serviceDir(s.Path)
-			if st, err := runit.ReadStatus(dir); err == nil && st.Want == "down" && !restarted[dir] {
-				pl.add(Action{Kind: Start, Path: dir, Note: "it was wanted down"})
-			}
-		}
+	pl.p.Actions = append(pl.p.Actions, dep.restart...)
+	for _, dir := range wantedDown {
+		pl.add(Action{Kind: Start, Path: dir, Note: "it was wanted down"})
 	}
+	pl.p.Actions = append(pl.p.Actions, dep.after...)
 	return nil
+}
+
+// maintenance plans the maintenance mode the maintenance option asks for, when given.
+func (pl *planner) maintenance() {
+	if !pl.svc.MaintenanceSet {
+		return
+	}
+	on, reason := readMaintenance(pl.root)
+	switch {
+	case pl.svc.Maintenance && (!on || reason != pl.svc.MaintenanceReason):
+		pl.add(Action{Kind: MaintenanceOn, Path: pl.root, Note: pl.svc.MaintenanceReason})
+	case !pl.svc.Maintenance && on:
+		pl.add(Action{Kind: MaintenanceOff, Path: pl.root})
+	}
 }
 
 func (pl *planner) serviceDir(rel string) string {

@@ -19,6 +19,16 @@ type Status struct {
 	Announcer *runit.Status `json:"announcer,omitempty"`
 	// Container is the Docker state ("running", "running,healthy", "exited"), "" if none.
 	Container string `json:"container"`
+	// Image and ImageID are the reference the container was started with and the image
+	// it runs.
+	Image   string `json:"image,omitempty"`
+	ImageID string `json:"image_id,omitempty"`
+	// Maintenance is true while the record is withheld on purpose; MaintenanceReason says
+	// why.
+	Maintenance       bool   `json:"maintenance,omitempty"`
+	MaintenanceReason string `json:"maintenance_reason,omitempty"`
+	// Deploy is the last start or restart by apply, with its outcome.
+	Deploy *Deploy `json:"deploy,omitempty"`
 	// Linked is true when the service is linked into service_dir.
 	Linked bool `json:"linked"`
 	// Installed is true when the tree exists in sv_dir.
@@ -43,8 +53,18 @@ func GetStatus(ctx context.Context, svc spec.Service, c Containers) (Status, err
 		st.Log = optionalStatus(filepath.Join(root, "log"))
 		st.Announcer = optionalStatus(filepath.Join(root, filepath.FromSlash(layout[1].Path)))
 	}
-	cs, cerr := c.State(ctx, svc.Name)
-	st.Container = cs
+	if st.Installed {
+		st.Maintenance, st.MaintenanceReason = readMaintenance(root)
+		st.Deploy, _ = readDeploy(root)
+	}
+	ct, cerr := c.Inspect(ctx, svc.Name)
+	if ct.ID != "" {
+		st.Container = ct.Status
+		if ct.Health != "" {
+			st.Container += "," + ct.Health
+		}
+		st.Image, st.ImageID = ct.Ref, ct.Image
+	}
 	if err == nil {
 		err = cerr
 	}

@@ -24,7 +24,7 @@ module: "rundock ARGSFILE".`,
 		SilenceErrors: true,
 	}
 	root.SetGlobalNormalizationFunc(normalize)
-	root.AddCommand(newApplyCmd(), newStatusCmd(), newAddrCmd(), newVersionCmd(), newUpstreamsCmd())
+	root.AddCommand(newApplyCmd(), newStatusCmd(), newMaintCmd(), newAddrCmd(), newVersionCmd(), newUpstreamsCmd())
 	return root
 }
 

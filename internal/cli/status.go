@@ -15,6 +15,15 @@ import (
 	"github.com/rundock/rundock/internal/spec"
 )
 
+// shortID is an image ID as docker images shows it.
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	return id
+}
+
 // ServiceStatus is one line of `rundock status`.
 type ServiceStatus struct {
 	Name string `json:"name"`
@@ -60,17 +69,37 @@ func newStatusCmd() *cobra.Command {
 				return enc.Encode(out)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tLINKED\tSERVICE\tANNOUNCER\tCONTAINER")
+			fmt.Fprintln(tw, "NAME\tLINKED\tSERVICE\tANNOUNCER\tCONTAINER\tIMAGE\tLAST DEPLOY")
 			for _, s := range out {
 				ann := "-"
 				if s.Announcer != nil {
 					ann = s.Announcer.String()
 				}
-				c := s.Container
+				if s.Maintenance {
+					ann += ", maintenance"
+					if s.MaintenanceReason != "" {
+						ann += " (" + s.MaintenanceReason + ")"
+					}
+				}
+				c, img := s.Container, "-"
 				if c == "" {
 					c = "none"
+				} else {
+					img = s.Image + " " + shortID(s.ImageID)
 				}
-				fmt.Fprintf(tw, "%s\t%v\t%s\t%s\t%s\n", s.Name, s.Linked, s.Service.String(), ann, c)
+				dep := "-"
+				if d := s.Deploy; d != nil {
+					dep = d.Outcome + " " + d.Image + " " + d.Started.Local().Format("2006-01-02 15:04:05")
+					if d.RolledBackTo != "" {
+						dep += " (rolled back to " + d.RolledBackTo + ")"
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%v\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Linked, s.Service.String(), ann, c, img, dep)
+			}
+			for _, s := range out {
+				if d := s.Deploy; d != nil && d.Reason != "" {
+					fmt.Fprintf(tw, "%s: last deploy %s: %s\n", s.Name, d.Outcome, d.Reason)
+				}
 			}
 			return tw.Flush()
 		},

@@ -84,6 +84,15 @@ type runData struct {
 	MinUptime          int
 	MaxBackoff         int
 	AnnouncerPort      int
+	// StateDir is the tree's state directory (drain and maintenance markers, the previous
+	// tree, the last deploy); AnnouncerDir the announcer's service directory.
+	StateDir, AnnouncerDir string
+	// Drain is the drain in seconds when the service is announced, else 0.
+	Drain int
+	// RunPull is run's --pull: apply pulls before it stops the old container, so with
+	// pull always a restart by runit uses the image apply pulled (a registry outage does
+	// not keep the service down), and missing and never stay as given.
+	RunPull string
 }
 
 // logData is what log-run.tmpl sees.
@@ -98,6 +107,11 @@ func Dir(name string) string { return "docker-" + name }
 
 // AnnouncerPath is the announcer service's directory inside a tree.
 const AnnouncerPath = "announcer"
+
+// StatePath is the directory inside a tree where rundock and the scripts keep state that is
+// not rendered: the drain and maintenance markers, the previous tree and the last deploy.
+// apply leaves it alone like runsv's supervise/.
+const StatePath = ".rundock"
 
 // Services lists every runit service a tree of name can hold, whether rendered or not: the
 // container service at the root, linked as docker-NAME, and the announcer, linked as
@@ -127,6 +141,15 @@ func Render(s spec.Service) (tree.Tree, error) {
 		MinUptime:      MinUptime,
 		MaxBackoff:     MaxBackoff,
 		AnnouncerPort:  s.Announce,
+		StateDir:       path.Join(s.SvDir, Dir(s.Name), StatePath),
+		AnnouncerDir:   path.Join(s.SvDir, Dir(s.Name), AnnouncerPath),
+		RunPull:        s.Pull,
+	}
+	if s.Announce != 0 {
+		d.Drain = s.Drain
+	}
+	if s.Pull == spec.PullAlways {
+		d.RunPull = spec.PullMissing
 	}
 	if s.AnnounceAs == spec.AnnounceContainer {
 		d.AnnouncerPort = s.Port

@@ -1,0 +1,437 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/rundock/rundock/internal/skydns"
+	"github.com/rundock/rundock/internal/testenv"
+)
+
+// depPrefix names every container, image and temp dir of the deploy tests.
+const depPrefix = "rdtest-dep-"
+
+// depEnv is one host's worth of parts for deploys: runsvdir, etcd, CoreDNS, nginx fed by
+// `rundock upstreams --watch`, and the test images: v1 and v2 (healthy, with a health
+// check) and bad (its health check never passes).
+type depEnv struct {
+	r      *testenv.Runit
+	etcd   *testenv.Etcd
+	dns    *testenv.CoreDNS
+	nginx  *upNginx
+	bin    string
+	cli    *clientv3.Client
+	port   int // the announced port, the same on every instance
+	images map[string]string
+}
+
+// depImages builds the test images once per test binary, from the echo image.
+var (
+	depImagesOnce sync.Once
+	depImagesErr  error
+)
+
+func depBuildImages(t *testing.T) map[string]string {
+	t.Helper()
+	base := testenv.BuildEchoImage(t)
+	images := map[string]string{"v1": depPrefix + "echo:v1", "v2": depPrefix + "echo:v2", "bad": depPrefix + "echo:bad"}
+	health := `HEALTHCHECK --interval=1s --timeout=2s --retries=1 CMD ["/echo", "-check"]`
+	files := map[string]string{
+		"v1":  "FROM " + base + "\nENV VERSION=v1\n" + health + "\n",
+		"v2":  "FROM " + base + "\nENV VERSION=v2\n" + health + "\n",
+		"bad": "FROM " + base + "\nENV VERSION=bad\n" + `HEALTHCHECK --interval=1s --timeout=2s --retries=1 CMD ["/bin/sh", "-c", "exit 1"]` + "\n",
+	}
+	depImagesOnce.Do(func() {
+		for name, df := range files {
+			cmd := exec.Command("docker", "build", "-q", "-t", images[name], "-")
+			cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+			cmd.Stdin = strings.NewReader(df)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				depImagesErr = fmt.Errorf("cannot build %s: %v\n%s", images[name], err, out)
+				return
+			}
+		}
+	})
+	if depImagesErr != nil {
+		t.Fatal(depImagesErr)
+	}
+	return images
+}
+
+const depSite = `server {
+    listen 80;
+    proxy_connect_timeout 2s;
+    # No retry on another instance: every request that reaches a stopped instance counts
+    # as failed, as it would for a POST.
+    proxy_next_upstream off;
+    location / {
+        proxy_pass http://docker_dep;
+    }
+}
+`
+
+func newDepEnv(t *testing.T) *depEnv {
+	t.Helper()
+	testenv.Need(t, "docker", "sv", "runsvdir", "nginx", "dig")
+	e := &depEnv{images: depBuildImages(t)}
+	e.etcd = testenv.StartEtcd(t)
+	e.cli = testenv.EtcdClient(t, e.etcd.Endpoint)
+	e.dns = testenv.StartCoreDNS(t, upDomain, e.etcd.Endpoint)
+	e.r = testenv.StartRunit(t, depPrefix)
+	e.r.InstallBinaries(t)
+	e.bin = filepath.Join(e.r.BinDir, "rundock")
+	e.port = testenv.FreePort(t)
+
+	cfg := filepath.Join(e.r.Root, "upstreams.yml")
+	os.WriteFile(cfg, []byte("services:\n  dep: {}\nallow_networks: [127.0.0.0/8]\n"), 0o644)
+	e.nginx = upStartNginx(t, depSite, []byte("upstream docker_dep { server 127.0.0.1:1 down; }\n"))
+	ctx, cancel := context.WithCancel(context.Background())
+	up := exec.CommandContext(ctx, e.bin, "upstreams", "--watch", "--etcd-endpoints", e.etcd.Endpoint,
+		"--config", cfg, "--output", e.nginx.Output, "--check-cmd", e.nginx.CheckCmd, "--reload-cmd", e.nginx.ReloadCmd)
+	logf, _ := os.Create(filepath.Join(e.r.Root, "upstreams.log"))
+	up.Stdout, up.Stderr = logf, logf
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); up.Wait(); logf.Close() })
+	return e
+}
+
+// opts are the rundock apply flags of instance inst ("a" or "b") with image.
+func (e *depEnv) opts(inst, image string, extra ...string) []string {
+	ip := map[string]string{"a": "127.0.0.2", "b": "127.0.0.3"}[inst]
+	args := []string{"apply", "--name", depPrefix + inst, "--image", image,
+		"--announce", strconv.Itoa(e.port), "--port", "8080", "--host", ip,
+		"--announce-name", "dep", "--instance", inst, "--ttl", "5", "--dns-ttl", "2",
+		"--etcd-endpoints", e.etcd.Endpoint, "--wait-timeout", "20", "--stop-timeout", "5",
+		"--sv-dir", e.r.SvDir, "--service-dir", e.r.ServiceDir, "--log-dir", e.r.LogDir, "--bin-dir", e.r.BinDir}
+	return append(args, extra...)
+}
+
+// apply runs rundock with args and returns its output and whether it exited 0.
+func (e *depEnv) apply(t *testing.T, args ...string) (string, bool) {
+	t.Helper()
+	out, err := exec.Command(e.bin, args...).CombinedOutput()
+	return string(out), err == nil
+}
+
+func (e *depEnv) mustApply(t *testing.T, args ...string) string {
+	t.Helper()
+	out, ok := e.apply(t, args...)
+	if !ok {
+		t.Fatalf("rundock %s failed:\n%s", strings.Join(args, " "), out)
+	}
+	return out
+}
+
+// containerID is the ID of the instance's container, "" when none.
+func (e *depEnv) containerID(inst string) string {
+	out, err := exec.Command("docker", "inspect", "-f", "{{.Id}}", depPrefix+inst).Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// record is the instance's record in etcd, "" when none.
+func (e *depEnv) record(t *testing.T, inst string) string {
+	t.Helper()
+	k, _ := skydns.InstanceKey(skydns.DefaultPrefix, upDomain, "dep", inst)
+	resp, err := e.cli.Get(context.Background(), k)
+	if err != nil || len(resp.Kvs) == 0 {
+		return ""
+	}
+	return string(resp.Kvs[0].Value)
+}
+
+// load sends requests at a steady rate, through nginx and as a client that resolves
+// dep.DOMAIN through CoreDNS and keeps the answer for its TTL (like a resolver cache),
+// never retrying. It counts what it sent and what failed.
+type load struct {
+	sent, failed, dnsSent, dnsFailed atomic.Int64
+	stop                             chan struct{}
+	done                             sync.WaitGroup
+	mu                               sync.Mutex
+	errs                             []string
+}
+
+func (e *depEnv) startLoad(t *testing.T) *load {
+	l := &load{stop: make(chan struct{})}
+	c := &http.Client{Timeout: 2 * time.Second}
+	get := func(url string, sent, failed *atomic.Int64) {
+		sent.Add(1)
+		resp, err := c.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+		}
+		if err != nil {
+			failed.Add(1)
+			l.mu.Lock()
+			if len(l.errs) < 10 {
+				l.errs = append(l.errs, time.Now().Format("15:04:05.000")+" "+url+": "+err.Error())
+			}
+			l.mu.Unlock()
+		}
+	}
+	l.done.Add(2)
+	go func() {
+		defer l.done.Done()
+		for {
+			select {
+			case <-l.stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			get(e.nginx.URL("/"), &l.sent, &l.failed)
+		}
+	}()
+	go func() {
+		defer l.done.Done()
+		var addrs []string
+		var expires time.Time
+		for i := 0; ; i++ {
+			select {
+			case <-l.stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if time.Now().After(expires) {
+				var ttl int
+				addrs, ttl = e.resolve()
+				expires = time.Now().Add(time.Duration(ttl) * time.Second)
+			}
+			if len(addrs) == 0 {
+				continue // no answer: nothing to send to (not a request)
+			}
+			get(fmt.Sprintf("http://%s:%d/", addrs[i%len(addrs)], e.port), &l.dnsSent, &l.dnsFailed)
+		}
+	}()
+	return l
+}
+
+// resolve asks CoreDNS for the A records of dep.DOMAIN and returns them with the answer's
+// TTL (at least 1 s).
+func (e *depEnv) resolve() ([]string, int) {
+	host, port, _ := strings.Cut(e.dns.Addr, ":")
+	out, err := exec.Command("dig", "@"+host, "-p", port, "+noall", "+answer", "+tries=1", "+time=2", "dep."+upDomain, "A").Output()
+	if err != nil {
+		return nil, 1
+	}
+	var addrs []string
+	ttl := 0
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 5 && f[3] == "A" {
+			addrs = append(addrs, f[4])
+			if n, _ := strconv.Atoi(f[1]); ttl == 0 || n < ttl {
+				ttl = n
+			}
+		}
+	}
+	return addrs, max(ttl, 1)
+}
+
+func (l *load) end(t *testing.T, what string) (sent, failed, dnsSent, dnsFailed int64) {
+	close(l.stop)
+	l.done.Wait()
+	t.Logf("FIGURE %s: through nginx %d requests, %d failed; DNS-caching client %d requests, %d failed", what,
+		l.sent.Load(), l.failed.Load(), l.dnsSent.Load(), l.dnsFailed.Load())
+	for _, e := range l.errs {
+		t.Logf("  failed: %s", e)
+	}
+	return l.sent.Load(), l.failed.Load(), l.dnsSent.Load(), l.dnsFailed.Load()
+}
+
+// serving waits until both instances serve through nginx and DNS.
+func (e *depEnv) serving(t *testing.T) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, "both instances in DNS", func() bool {
+		a, _ := e.resolve()
+		return len(a) == 2
+	})
+	testenv.Eventually(t, 10*time.Second, "nginx serving", func() bool {
+		return testenv.HTTPBody(e.nginx.URL("/"), time.Second) != ""
+	})
+}
+
+// status is rundock status --output json of the instance.
+func (e *depEnv) status(t *testing.T, inst string) map[string]any {
+	t.Helper()
+	out, err := exec.Command(e.bin, "status", depPrefix+inst, "--sv-dir", e.r.SvDir, "--service-dir", e.r.ServiceDir, "--output", "json").Output()
+	if err != nil {
+		t.Fatalf("rundock status: %v\n%s", err, out)
+	}
+	var st []map[string]any
+	if err := json.Unmarshal(out, &st); err != nil || len(st) != 1 {
+		t.Fatalf("rundock status output: %v\n%s", err, out)
+	}
+	return st[0]
+}
+
+// TestDeploy_RollingUpdate updates two instances behind nginx and a DNS-caching client one
+// after the other under a steady load: with the drain, no request fails; with drain 0 the
+// same run shows what the drain buys.
+func TestDeploy_RollingUpdate(t *testing.T) {
+	e := newDepEnv(t)
+	for _, inst := range []string{"a", "b"} {
+		e.mustApply(t, e.opts(inst, e.images["v1"])...)
+	}
+	e.serving(t)
+	for _, c := range []struct {
+		name  string
+		image string
+		drain []string
+	}{
+		{"drain default (dns_ttl)", e.images["v2"], nil},
+		{"drain 0", e.images["v1"], []string{"--drain", "0"}},
+	} {
+		l := e.startLoad(t)
+		time.Sleep(time.Second)
+		start := time.Now()
+		for _, inst := range []string{"a", "b"} {
+			old := e.containerID(inst)
+			t0 := time.Now()
+			out := e.mustApply(t, e.opts(inst, c.image, c.drain...)...)
+			t.Logf("FIGURE %s: deploy of instance %s took %s", c.name, inst, time.Since(t0).Round(10*time.Millisecond))
+			if id := e.containerID(inst); id == "" || id == old {
+				t.Fatalf("%s: instance %s runs container %q after the deploy (was %q):\n%s", c.name, inst, id, old, out)
+			}
+			if e.record(t, inst) == "" {
+				t.Fatalf("%s: apply returned before the record of %s was back", c.name, inst)
+			}
+		}
+		t.Logf("FIGURE %s: rolling update of 2 instances took %s", c.name, time.Since(start).Round(10*time.Millisecond))
+		time.Sleep(3 * time.Second) // the caches of the last answer run out
+		sent, failed, dnsSent, dnsFailed := l.end(t, c.name)
+		if sent < 100 || dnsSent < 100 {
+			t.Fatalf("%s: the load sent only %d/%d requests", c.name, sent, dnsSent)
+		}
+		if c.drain == nil && (failed != 0 || dnsFailed != 0) {
+			t.Errorf("%s: %d of %d requests through nginx and %d of %d from the DNS-caching client failed, want 0",
+				c.name, failed, sent, dnsFailed, dnsSent)
+		}
+	}
+	if st := e.status(t, "a"); st["image"] != e.images["v1"] || st["image_id"] == "" {
+		t.Errorf("rundock status after the deploys: image %v id %v, want %s and an ID", st["image"], st["image_id"], e.images["v1"])
+	}
+}
+
+// TestDeploy_BrokenImage: a new image whose health check never passes fails the apply
+// within wait_timeout, and the old container's tree serves again with its record.
+func TestDeploy_BrokenImage(t *testing.T) {
+	e := newDepEnv(t)
+	for _, inst := range []string{"a", "b"} {
+		e.mustApply(t, e.opts(inst, e.images["v1"])...)
+	}
+	e.serving(t)
+	l := e.startLoad(t)
+	start := time.Now()
+	out, ok := e.apply(t, e.opts("a", e.images["bad"], "--wait-timeout", "8")...)
+	took := time.Since(start)
+	t.Logf("FIGURE broken image: apply failed after %s (wait_timeout 8 s, drain 2 s)", took.Round(10*time.Millisecond))
+	if ok {
+		t.Fatalf("apply of a never-healthy image succeeded:\n%s", out)
+	}
+	for _, want := range []string{"did not serve within wait_timeout 8 s", "unhealthy", "rolled back", e.images["v1"]} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the failure does not say %q:\n%s", want, out)
+		}
+	}
+	if took > 8*time.Second+40*time.Second {
+		t.Errorf("apply took %s", took)
+	}
+	st := e.status(t, "a")
+	if st["image"] != e.images["v1"] || !strings.HasPrefix(fmt.Sprint(st["container"]), "running,healthy") {
+		t.Errorf("after the rollback instance a runs %v (%v), want %s healthy", st["image"], st["container"], e.images["v1"])
+	}
+	if d, _ := st["deploy"].(map[string]any); d["outcome"] != "rolled back" {
+		t.Errorf("status shows the deploy as %v, want rolled back", d)
+	}
+	if e.record(t, "a") == "" {
+		t.Errorf("no record for instance a after the rollback")
+	}
+	time.Sleep(3 * time.Second)
+	if _, failed, _, dnsFailed := l.end(t, "broken image"); failed != 0 || dnsFailed != 0 {
+		t.Errorf("%d requests through nginx and %d from the DNS client failed during the failed deploy, want 0", failed, dnsFailed)
+	}
+}
+
+// TestDeploy_PullFails: with pull always and an unreachable registry, the apply fails with
+// the pull error and the running container is never stopped.
+func TestDeploy_PullFails(t *testing.T) {
+	e := newDepEnv(t)
+	e.mustApply(t, e.opts("a", e.images["v1"])...)
+	testenv.Eventually(t, 30*time.Second, "instance a announced", func() bool { return e.record(t, "a") != "" })
+	old := e.containerID("a")
+	out, ok := e.apply(t, e.opts("a", "127.0.0.1:9/rundock/echo:v9", "--pull", "always")...)
+	if ok {
+		t.Fatalf("apply with an unreachable registry succeeded:\n%s", out)
+	}
+	if !strings.Contains(out, "cannot pull 127.0.0.1:9/rundock/echo:v9") || !strings.Contains(out, "not touched") {
+		t.Errorf("the failure does not name the pull:\n%s", out)
+	}
+	if id := e.containerID("a"); id != old {
+		t.Errorf("the container changed from %s to %s: a failed pull touched it", old, id)
+	}
+	run, _ := os.ReadFile(filepath.Join(e.r.SvDir, "docker-"+depPrefix+"a", "run"))
+	if strings.Contains(string(run), "echo:v9") {
+		t.Errorf("the run script was rewritten for the image that could not be pulled")
+	}
+	if e.record(t, "a") == "" {
+		t.Errorf("the record went away")
+	}
+}
+
+// TestDeploy_Maintenance: maint on withdraws the record and keeps it withdrawn across an
+// announcer restart while the container runs; maint off brings it back.
+func TestDeploy_Maintenance(t *testing.T) {
+	e := newDepEnv(t)
+	e.mustApply(t, e.opts("a", e.images["v1"])...)
+	testenv.Eventually(t, 30*time.Second, "instance a announced", func() bool { return e.record(t, "a") != "" })
+	id := e.containerID("a")
+	out := e.mustApply(t, "maint", depPrefix+"a", "on", "--reason", "reindexing", "--sv-dir", e.r.SvDir)
+	if !strings.Contains(out, "changed") {
+		t.Errorf("maint on: %s", out)
+	}
+	d := testenv.Eventually(t, 5*time.Second, "record withdrawn by maint on", func() bool { return e.record(t, "a") == "" })
+	t.Logf("FIGURE maint on -> record gone: %s", d.Round(time.Millisecond))
+	ann := filepath.Join(e.r.SvDir, "docker-"+depPrefix+"a", "announcer")
+	if out, err := exec.Command("sv", "-w", "10", "restart", ann).CombinedOutput(); err != nil {
+		t.Fatalf("sv restart announcer: %v %s", err, out)
+	}
+	time.Sleep(3 * time.Second)
+	if r := e.record(t, "a"); r != "" {
+		t.Errorf("the record %s is back after an announcer restart in maintenance", r)
+	}
+	if e.containerID("a") != id {
+		t.Errorf("maintenance stopped or replaced the container")
+	}
+	st := e.status(t, "a")
+	if st["maintenance"] != true || st["maintenance_reason"] != "reindexing" {
+		t.Errorf("status: maintenance %v reason %v", st["maintenance"], st["maintenance_reason"])
+	}
+	if out := e.mustApply(t, "maint", depPrefix+"a", "on", "--reason", "reindexing", "--sv-dir", e.r.SvDir); !strings.Contains(out, "ok") {
+		t.Errorf("maint on again: %s, want ok (unchanged)", out)
+	}
+	e.mustApply(t, "maint", depPrefix+"a", "off", "--sv-dir", e.r.SvDir)
+	d = testenv.Eventually(t, 5*time.Second, "record back after maint off", func() bool { return e.record(t, "a") != "" })
+	t.Logf("FIGURE maint off -> record back: %s", d.Round(time.Millisecond))
+}
