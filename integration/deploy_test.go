@@ -268,7 +268,8 @@ func (e *depEnv) serving(t *testing.T) {
 		return len(a) == 2
 	})
 	testenv.Eventually(t, 10*time.Second, "nginx serving", func() bool {
-		return testenv.HTTPBody(e.nginx.URL("/"), time.Second) != ""
+		code, _, err := testenv.HTTPGet(&http.Client{Timeout: time.Second}, e.nginx.URL("/"))
+		return err == nil && code == http.StatusOK
 	})
 }
 

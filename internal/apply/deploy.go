@@ -75,7 +75,7 @@ func (pl *planner) deploySteps(ctx context.Context, link, exists bool, restarts,
 	}
 	if interrupted && !fresh {
 		if !cur.Running || cur.Started.Before(last.Started) {
-			ds.restart = append(ds.restart, Action{Kind: Restart, Path: root, Note: "an earlier run left this deploy half-done"})
+			ds.restart = append(ds.restart, Action{Kind: Restart, Path: root, Async: true, Note: "an earlier run left this deploy half-done"})
 		}
 		fresh = true
 	}
@@ -89,7 +89,7 @@ func (pl *planner) deploySteps(ctx context.Context, link, exists bool, restarts,
 		ds.restart = append(ds.restart, begin) // the tree exists by then
 	}
 	if moved {
-		ds.restart = append(ds.restart, Action{Kind: Restart, Path: root, IfImageMoved: true, Note: "a new image behind " + svc.Image})
+		ds.restart = append(ds.restart, Action{Kind: Restart, Path: root, Async: true, IfImageMoved: true, Note: "a new image behind " + svc.Image})
 	}
 	ds.after = append(ds.after, Action{Kind: WaitServing, Path: root, Quiet: true, IfImageMoved: moved})
 	pl.p.interrupted = interrupted
@@ -149,11 +149,12 @@ func (e *executor) waitServing(ctx context.Context) error {
 		return err // killed or cancelled: the next apply finishes the deploy
 	}
 	e.deploy.Reason = err.Error()
-	return e.rollback(ctx, err)
+	return e.rollback(ctx, err, ct.ID)
 }
 
-// rollback puts the kept previous tree back, restarts what it changes, and waits for it.
-func (e *executor) rollback(ctx context.Context, cause error) error {
+// rollback puts the kept previous tree back, restarts what it changes, and waits for a
+// container other than failedID to serve.
+func (e *executor) rollback(ctx context.Context, cause error, failedID string) error {
 	svc, root := e.p.Service, e.p.Root
 	files, err := readPrevious(root)
 	if err != nil {
@@ -187,7 +188,7 @@ func (e *executor) rollback(ctx context.Context, cause error) error {
 		}
 	}
 	e.warnings = append(e.warnings, sub.warnings...)
-	ct, werr := waitServing(ctx, back, root, e.c, "")
+	ct, werr := waitServing(ctx, back, root, e.c, failedID)
 	e.deploy.Ended = time.Now()
 	if werr != nil {
 		e.deploy.Outcome = OutcomeFailed
@@ -234,7 +235,7 @@ func (pl *planner) restore() error {
 	}
 	for _, dir := range restarts {
 		if runit.Supervised(dir) {
-			pl.add(Action{Kind: Restart, Path: dir})
+			pl.add(Action{Kind: Restart, Path: dir, Async: dir == pl.root})
 		} else {
 			pl.add(Action{Kind: Start, Path: dir})
 		}

@@ -127,6 +127,10 @@ func (e *executor) run(ctx context.Context, a Action) error {
 		}
 		return nil
 	case Restart:
+		if a.Async {
+			_, err := runit.Sv(ctx, 0, "restart", a.Path)
+			return err
+		}
 		if out, err := runit.Sv(ctx, stopWait(svc), "restart", a.Path); err != nil {
 			// sv -w also waits for ./check; a slow container is not an apply failure.
 			e.warn("restart of %s not confirmed within %s: %s", a.Path, stopWait(svc), out)

@@ -82,6 +82,8 @@ type Action struct {
 	Quiet bool
 	// Note says why, when the kind alone does not.
 	Note string
+	// Async restarts do not wait for the service to come up: a wait for serving follows.
+	Async bool
 	// IfImageMoved actions run only when the pull moved the image behind the reference
 	// away from the one the container runs (pull always with the same files).
 	IfImageMoved bool
@@ -231,7 +233,8 @@ func (pl *planner) present(ctx context.Context, link bool) error {
 	}
 	pl.maintenance()
 	for _, dir := range restarts {
-		pl.add(Action{Kind: Restart, Path: dir})
+		// A deploy's wait follows the container's restart; sv need not wait for ./check.
+		pl.add(Action{Kind: Restart, Path: dir, Async: dir == pl.root && len(dep.after) > 0})
 	}
 	pl.p.Actions = append(pl.p.Actions, dep.restart...)
 	for _, dir := range wantedDown {

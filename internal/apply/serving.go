@@ -26,8 +26,25 @@ const logLines = 10
 // at most svc.WaitTimeout seconds. The error says what was missing last, with the
 // container's last log lines and health output.
 func waitServing(ctx context.Context, svc spec.Service, root string, c Containers, notID string) (Container, error) {
-	timeout := time.Duration(svc.WaitTimeout) * time.Second
-	deadline := time.Now().Add(timeout)
+	if notID != "" {
+		// The old container drains and stops first; wait_timeout counts from then.
+		stop := time.Now().Add(stopWait(svc))
+		for {
+			ct, err := c.Inspect(ctx, svc.Name)
+			if err == nil && ct.ID != notID {
+				break
+			}
+			if time.Now().After(stop) {
+				return ct, fmt.Errorf("%s: the old container %s still runs after %s (drain %d s, stop_timeout %d s): check sv status %s", svc.Name, short(notID), stopWait(svc), svc.Drain, svc.StopTimeout, root)
+			}
+			select {
+			case <-ctx.Done():
+				return ct, ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	deadline := time.Now().Add(time.Duration(svc.WaitTimeout) * time.Second)
 	var rec *recordCheck
 	if svc.Announce != 0 {
 		if on, _ := readMaintenance(root); !on {
