@@ -128,7 +128,9 @@ func (e *executor) run(ctx context.Context, a Action) error {
 		return nil
 	case Restart:
 		if a.Async {
-			_, err := runit.Sv(ctx, 0, "restart", a.Path)
+			// sv restart is an LSB command that waits; sv term does not: runsv runs
+			// control/t (drain, docker stop) and, the service being wanted up, starts it again.
+			_, err := runit.Sv(ctx, 0, "term", a.Path)
 			return err
 		}
 		if out, err := runit.Sv(ctx, stopWait(svc), "restart", a.Path); err != nil {
