@@ -436,3 +436,73 @@ func TestDeploy_Maintenance(t *testing.T) {
 	d = testenv.Eventually(t, 5*time.Second, "record back after maint off", func() bool { return e.record(t, "a") != "" })
 	t.Logf("FIGURE maint off -> record back: %s", d.Round(time.Millisecond))
 }
+
+// TestDeploy_AnsibleSerial: a rolling update by an Ansible play with serial: 1 and
+// max_fail_percentage: 0 over two hosts stops after the first when its new image never
+// becomes healthy: the module reports failed, the first host is rolled back, the second
+// is never touched.
+func TestDeploy_AnsibleSerial(t *testing.T) {
+	testenv.Need(t, "ansible-playbook")
+	e := newDepEnv(t)
+	for _, inst := range []string{"a", "b"} {
+		e.mustApply(t, e.opts(inst, e.images["v1"])...)
+	}
+	e.serving(t)
+	oldB := e.containerID("b")
+	mod := filepath.Join(e.r.Root, "modules")
+	os.MkdirAll(mod, 0o755)
+	data, _ := os.ReadFile(e.bin)
+	os.WriteFile(filepath.Join(mod, "rundock"), data, 0o755)
+	inv := "[dep]\nhost-a ansible_connection=local inst=a ip=127.0.0.2\nhost-b ansible_connection=local inst=b ip=127.0.0.3\n"
+	play := fmt.Sprintf(`- hosts: dep
+  gather_facts: false
+  serial: 1
+  max_fail_percentage: 0
+  tasks:
+    - name: deploy the new image
+      rundock:
+        name: "%[1]s{{ inst }}"
+        image: %[2]s
+        announce: %[3]d
+        port: 8080
+        host: "{{ ip }}"
+        announce_name: dep
+        instance: "{{ inst }}"
+        ttl: 5
+        dns_ttl: 2
+        etcd_endpoints: %[4]s
+        wait_timeout: 8
+        stop_timeout: 5
+        sv_dir: %[5]s
+        service_dir: %[6]s
+        log_dir: %[7]s
+        bin_dir: %[8]s
+`, depPrefix, e.images["bad"], e.port, e.etcd.Endpoint, e.r.SvDir, e.r.ServiceDir, e.r.LogDir, e.r.BinDir)
+	os.WriteFile(filepath.Join(e.r.Root, "inventory"), []byte(inv), 0o644)
+	os.WriteFile(filepath.Join(e.r.Root, "play.yml"), []byte(play), 0o644)
+	l := e.startLoad(t)
+	cmd := exec.Command("ansible-playbook", "-i", filepath.Join(e.r.Root, "inventory"), "-M", mod, filepath.Join(e.r.Root, "play.yml"))
+	cmd.Env = append(os.Environ(), "ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_NOCOLOR=1", "ANSIBLE_RETRY_FILES_ENABLED=False")
+	out, err := cmd.CombinedOutput()
+	t.Logf("ansible-playbook:\n%s", out)
+	if err == nil {
+		t.Fatalf("the play succeeded with a never-healthy image")
+	}
+	s := string(out)
+	if !strings.Contains(s, "host-a") || !strings.Contains(s, "rolled back") {
+		t.Errorf("the play output does not show host-a failing with a rollback")
+	}
+	if strings.Contains(s, "changed: [host-b]") || strings.Contains(s, "ok: [host-b]") || strings.Contains(s, "failed: [host-b]") {
+		t.Errorf("the play went on to host-b")
+	}
+	if id := e.containerID("b"); id != oldB {
+		t.Errorf("host-b's container changed from %s to %s", oldB, id)
+	}
+	if st := e.status(t, "a"); st["image"] != e.images["v1"] {
+		t.Errorf("host-a runs %v after the failed play, want %s", st["image"], e.images["v1"])
+	}
+	time.Sleep(3 * time.Second)
+	if _, failed, _, dnsFailed := l.end(t, "ansible serial 1, broken image"); failed != 0 || dnsFailed != 0 {
+		t.Errorf("%d requests through nginx and %d from the DNS client failed, want 0", failed, dnsFailed)
+	}
+}
