@@ -25,6 +25,7 @@ module: "rundock ARGSFILE".`,
 	}
 	root.SetGlobalNormalizationFunc(normalize)
 	root.AddCommand(newApplyCmd(), newStatusCmd(), newMaintCmd(), newAddrCmd(), newVersionCmd(), newUpstreamsCmd())
+	root.AddCommand(newLogsCmd())
 	return root
 }
 
