@@ -506,3 +506,112 @@ func TestDeploy_AnsibleSerial(t *testing.T) {
 		t.Errorf("%d requests through nginx and %d from the DNS client failed, want 0", failed, dnsFailed)
 	}
 }
+
+// exactlyOneServing checks that the instance has one container, supervised by runit, that
+// answers on its address, and its record in etcd.
+func (e *depEnv) exactlyOneServing(t *testing.T, inst, why string) {
+	t.Helper()
+	ip := map[string]string{"a": "127.0.0.2", "b": "127.0.0.3"}[inst]
+	testenv.EventuallyMsg(t, 40*time.Second, func() string {
+		out, _ := exec.Command("docker", "ps", "-a", "--filter", "name=^/"+depPrefix+inst+"$", "--format", "{{.ID}} {{.Status}}").Output()
+		sv, _ := exec.Command("sv", "status", filepath.Join(e.r.SvDir, "docker-"+depPrefix+inst)).CombinedOutput()
+		return fmt.Sprintf("%s: instance %s does not serve as one supervised container with its record: containers %q, %s, record %q",
+			why, inst, out, sv, e.record(t, inst))
+	}, func() bool {
+		out, _ := exec.Command("docker", "ps", "-a", "--filter", "name=^/"+depPrefix+inst+"$", "--format", "{{.ID}}").Output()
+		sv, _ := exec.Command("sv", "status", filepath.Join(e.r.SvDir, "docker-"+depPrefix+inst)).CombinedOutput()
+		body := testenv.HTTPBody(fmt.Sprintf("http://%s:%d/", ip, e.port), time.Second)
+		return len(strings.Fields(string(out))) == 1 && strings.HasPrefix(string(sv), "run:") && body != "" && e.record(t, inst) != ""
+	})
+}
+
+// TestDeploy_Killed: a SIGKILL of rundock at each step of a deploy leaves one serving,
+// supervised container with its record, and the next apply finishes the job.
+func TestDeploy_Killed(t *testing.T) {
+	e := newDepEnv(t)
+	e.mustApply(t, e.opts("a", e.images["v1"])...)
+	state := filepath.Join(e.r.SvDir, "docker-"+depPrefix+"a", ".rundock")
+	killWhen := func(t *testing.T, args []string, step func() bool) {
+		t.Helper()
+		cmd := exec.Command(e.bin, args...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 60*time.Second, "the deploy step never came", step)
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	t.Run("during the pull", func(t *testing.T) {
+		old := e.containerID("a")
+		// 10.255.255.1 drops the SYN: the pull hangs until it is killed.
+		killWhen(t, e.opts("a", "10.255.255.1:5000/rundock/echo:v9", "--pull", "always"), func() bool {
+			time.Sleep(2 * time.Second)
+			return true
+		})
+		if id := e.containerID("a"); id != old {
+			t.Errorf("the container changed from %s to %s", old, id)
+		}
+		e.exactlyOneServing(t, "a", "killed during the pull")
+	})
+	t.Run("during the drain", func(t *testing.T) {
+		old := e.containerID("a")
+		killWhen(t, e.opts("a", e.images["v2"]), func() bool {
+			b, _ := os.ReadFile(filepath.Join(state, "drain"))
+			return strings.TrimSpace(string(b)) == old
+		})
+		e.exactlyOneServing(t, "a", "killed during the drain")
+		out := e.mustApply(t, e.opts("a", e.images["v2"])...)
+		if st := e.status(t, "a"); st["image"] != e.images["v2"] {
+			t.Errorf("the next apply left %v running, want %s:\n%s", st["image"], e.images["v2"], out)
+		}
+		if d, _ := e.status(t, "a")["deploy"].(map[string]any); d["outcome"] != "ok" {
+			t.Errorf("the next apply did not finish the deploy: %v", d)
+		}
+	})
+	t.Run("during the wait", func(t *testing.T) {
+		old := e.containerID("a")
+		killWhen(t, e.opts("a", e.images["v1"]), func() bool {
+			id := e.containerID("a")
+			return id != "" && id != old
+		})
+		e.exactlyOneServing(t, "a", "killed during the wait")
+		e.mustApply(t, e.opts("a", e.images["v1"])...)
+		if d, _ := e.status(t, "a")["deploy"].(map[string]any); d["outcome"] != "ok" {
+			t.Errorf("the next apply did not finish the deploy: %v", d)
+		}
+	})
+	t.Run("during the wait for a broken image", func(t *testing.T) {
+		old := e.containerID("a")
+		killWhen(t, e.opts("a", e.images["bad"], "--wait-timeout", "6"), func() bool {
+			id := e.containerID("a")
+			return id != "" && id != old
+		})
+		// Nobody waits for the broken container now: the next apply finds the deploy
+		// half-done, waits for it and rolls back.
+		out, ok := e.apply(t, e.opts("a", e.images["bad"], "--wait-timeout", "6")...)
+		if ok || !strings.Contains(out, "rolled back") {
+			t.Fatalf("the next apply: ok=%v, want a failure with a rollback:\n%s", ok, out)
+		}
+		e.exactlyOneServing(t, "a", "after the next apply")
+		if st := e.status(t, "a"); st["image"] != e.images["v1"] {
+			t.Errorf("after the rollback instance a runs %v, want %s", st["image"], e.images["v1"])
+		}
+	})
+	t.Run("during the rollback", func(t *testing.T) {
+		run := filepath.Join(e.r.SvDir, "docker-"+depPrefix+"a", "run")
+		sawBad := false
+		killWhen(t, e.opts("a", e.images["bad"], "--wait-timeout", "4"), func() bool {
+			// The deploy writes the broken image's run script; the rollback puts v1's back.
+			b, _ := os.ReadFile(run)
+			if strings.Contains(string(b), e.images["bad"]) {
+				sawBad = true
+			}
+			return sawBad && strings.Contains(string(b), e.images["v1"])
+		})
+		e.exactlyOneServing(t, "a", "killed during the rollback")
+		e.mustApply(t, e.opts("a", e.images["v1"])...)
+		if st := e.status(t, "a"); st["image"] != e.images["v1"] {
+			t.Errorf("the next apply left %v running, want %s", st["image"], e.images["v1"])
+		}
+	})
+}
