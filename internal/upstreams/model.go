@@ -3,13 +3,11 @@ package upstreams
 import (
 	"bytes"
 	"fmt"
-	"net"
+	"net/netip"
 	"sort"
-	"strconv"
 	"strings"
 	"text/template"
 
-	"github.com/rundock/rundock/internal/dnsname"
 	"github.com/rundock/rundock/internal/skydns"
 )
 
@@ -50,17 +48,41 @@ type Server struct {
 	FailTimeout string // from the config; empty: nginx's default
 	Backup      bool   // the record's priority is above the service's lowest
 	Params      string // " weight=2 max_fails=1 ... backup", ready to append to the address
+
+	key, value string // the record's, for Skipped
 }
 
+// Skipped is a record Build leaves out: its key, its value and why. A bad record costs
+// only itself: every other record is still rendered.
+type Skipped struct {
+	Key, Value, Why string
+}
+
+// String is the one-line form of s.
+func (s Skipped) String() string { return fmt.Sprintf("skipping %s: %s", s.Key, s.Why) }
+
+// MaxPriority and MaxWeight bound a record's priority and weight: SRV fields of 16 bits,
+// the range of the spec's priority and weight options. A record outside them is skipped.
+const (
+	MaxPriority = 65535
+	MaxWeight   = 65535
+)
+
 // Build turns the etcd keys and values below the domain into template data: one upstream
-// per selected service (see Config), one server per valid record. Records that cannot be
-// used are skipped and described in warnings.
-func (c *Config) Build(prefix, domain string, kvs map[string][]byte) (Data, []string, error) {
+// per selected service (see Config), one server per valid record. A valid record has an
+// IP address the config allows (see Config; host names are refused: nginx resolves them
+// when it loads, and one that does not resolve fails nginx -t for every upstream), a port,
+// and a priority and a weight of 0 to 65535. Records that cannot be used are skipped and
+// returned, sorted by key.
+func (c *Config) Build(prefix, domain string, kvs map[string][]byte) (Data, []Skipped, error) {
 	nameTmpl, err := template.New("upstream name").Option("missingkey=error").Parse(c.upstreamName())
 	if err != nil {
 		return Data{}, nil, fmt.Errorf("cannot parse upstream name template %q: %w", c.upstreamName(), err)
 	}
-	var warnings []string
+	var warnings []Skipped
+	skip := func(key string, value []byte, format string, args ...any) {
+		warnings = append(warnings, Skipped{Key: key, Value: string(value), Why: fmt.Sprintf(format, args...)})
+	}
 	byService := map[string][]Server{}
 	prio := map[string][]int{}
 	for key, value := range kvs {
@@ -73,7 +95,7 @@ func (c *Config) Build(prefix, domain string, kvs map[string][]byte) (Data, []st
 		}
 		rec, err := skydns.Decode(value)
 		if err != nil {
-			warnings = append(warnings, fmt.Sprintf("skipping %s: %v", key, err))
+			skip(key, value, "%v", err)
 			continue
 		}
 		s := c.settings(name)
@@ -82,19 +104,34 @@ func (c *Config) Build(prefix, domain string, kvs map[string][]byte) (Data, []st
 			port = s.Port
 		}
 		if port <= 0 || port > 65535 {
-			warnings = append(warnings, fmt.Sprintf("skipping %s: port %d is not 1-65535 (announce a port, or set port for service %s in the config)", key, rec.Port, name))
+			skip(key, value, "port %d is not 1-65535 (announce a port, or set port for service %s in the config)", rec.Port, name)
 			continue
 		}
-		if !validHost(rec.Host) {
-			warnings = append(warnings, fmt.Sprintf("skipping %s: host %q is neither an IP address nor a host name", key, rec.Host))
+		addr, err := netip.ParseAddr(rec.Host)
+		if err != nil {
+			skip(key, value, "host %q is not an IP address (announce an address such as 10.0.0.5 or fd00::5; host names and numeric forms like 2130706433 are refused)", rec.Host)
+			continue
+		}
+		addr = addr.Unmap()
+		if why := c.checkAddr(addr); why != "" {
+			skip(key, value, "%s", why)
+			continue
+		}
+		if rec.Priority < 0 || rec.Priority > MaxPriority {
+			skip(key, value, "priority %d is not 0-%d", rec.Priority, MaxPriority)
+			continue
+		}
+		if rec.Weight < 0 || rec.Weight > MaxWeight {
+			skip(key, value, "weight %d is not 0-%d", rec.Weight, MaxWeight)
 			continue
 		}
 		p := rec.Priority
 		if p == 0 {
 			p = 10 // CoreDNS's default, so 0 and 10 rank the same
 		}
-		byService[name] = append(byService[name], Server{Instance: instance, Host: rec.Host, Port: port,
-			Addr: net.JoinHostPort(rec.Host, strconv.Itoa(port)), Weight: rec.Weight})
+		host := addr.String()
+		byService[name] = append(byService[name], Server{Instance: instance, Host: host, Port: port,
+			Addr: netip.AddrPortFrom(addr, uint16(port)).String(), Weight: rec.Weight, key: key, value: string(value)})
 		prio[name] = append(prio[name], p)
 	}
 	names := c.Services()
@@ -121,7 +158,7 @@ func (c *Config) Build(prefix, domain string, kvs map[string][]byte) (Data, []st
 			}
 		}
 		backupOK := s.Balance == "" || s.Balance == "least_conn"
-		seen := map[string]bool{}
+		seen := map[string]string{} // address → key of the record rendered for it
 		for i, srv := range byService[name] {
 			srv.MaxFails, srv.FailTimeout = s.maxFails(), s.FailTimeout
 			srv.Backup = backupOK && prio[name][i] > minPrio
@@ -136,17 +173,17 @@ func (c *Config) Build(prefix, domain string, kvs map[string][]byte) (Data, []st
 			return a.Instance < b.Instance
 		})
 		for _, srv := range byService[name] {
-			if seen[srv.Addr] {
-				warnings = append(warnings, fmt.Sprintf("skipping instance %s of %s: address %s is announced twice", srv.Instance, name, srv.Addr))
+			if first, dup := seen[srv.Addr]; dup {
+				skip(srv.key, []byte(srv.value), "address %s is announced by %s too", srv.Addr, first)
 				continue
 			}
-			seen[srv.Addr] = true
+			seen[srv.Addr] = srv.key
 			u.Servers = append(u.Servers, srv)
 		}
 		d.Upstreams = append(d.Upstreams, u)
 	}
 	sort.Slice(d.Upstreams, func(i, j int) bool { return d.Upstreams[i].Name < d.Upstreams[j].Name })
-	sort.Strings(warnings)
+	sort.Slice(warnings, func(i, j int) bool { return warnings[i].Key < warnings[j].Key })
 	return d, warnings, nil
 }
 
@@ -165,11 +202,6 @@ func (s Server) params() string {
 		b.WriteString(" backup")
 	}
 	return b.String()
-}
-
-// validHost accepts an IP address or a host name; anything else could inject nginx syntax.
-func validHost(h string) bool {
-	return net.ParseIP(h) != nil || dnsname.IsHostName(h)
 }
 
 // isWord reports whether s is safe as one nginx token: no space, quote, ';', '{', '}', '$'.

@@ -110,7 +110,7 @@ func (w *Watcher) Output(ctx context.Context) ([]byte, error) {
 	return out, err
 }
 
-func (w *Watcher) render(kvs map[string][]byte) ([]byte, []string, error) {
+func (w *Watcher) render(kvs map[string][]byte) ([]byte, []Skipped, error) {
 	d, warnings, err := w.Config.Build(w.Prefix, w.Domain, kvs)
 	if err != nil {
 		return nil, nil, err
@@ -131,10 +131,22 @@ func (w *Watcher) Once(ctx context.Context) (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	for _, warn := range warnings {
-		w.Log.Warn("record skipped", "why", warn)
-	}
+	w.logSkipped(warnings)
 	return w.Nginx.Apply(ctx, out)
+}
+
+// maxLoggedValue is how much of a skipped record's value the log shows.
+const maxLoggedValue = 256
+
+// logSkipped logs each skipped record: key, value (cut to maxLoggedValue bytes) and why.
+func (w *Watcher) logSkipped(skipped []Skipped) {
+	for _, s := range skipped {
+		v := s.Value
+		if len(v) > maxLoggedValue {
+			v = v[:maxLoggedValue] + "..."
+		}
+		w.Log.Warn("record skipped", "key", s.Key, "value", v, "why", s.Why)
+	}
 }
 
 // Run follows etcd until ctx ends: list, install, then watch from the listed revision + 1,
@@ -232,9 +244,7 @@ func (w *Watcher) apply(ctx context.Context, kvs map[string][]byte, since time.T
 	if w.last != nil && bytes.Equal(out, w.last) {
 		return
 	}
-	for _, warn := range warnings {
-		w.Log.Warn("record skipped", "why", warn)
-	}
+	w.logSkipped(warnings)
 	changed, err := w.Nginx.Apply(ctx, out)
 	switch {
 	case errors.Is(err, nginx.ErrCheck):
