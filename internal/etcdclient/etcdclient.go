@@ -44,7 +44,9 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// Check returns an error naming the first setting that cannot work.
+// Check returns an error naming the first setting that cannot work, TLS files or a user
+// with a plain http:// endpoint among them: the client would drop TLS for it and send the
+// password in clear text.
 func (c Config) Check() error {
 	if (c.Cert == "") != (c.Key == "") {
 		return fmt.Errorf("--cert %q and --key %q go together: pass both or neither", c.Cert, c.Key)
@@ -57,7 +59,32 @@ func (c Config) Check() error {
 			return fmt.Errorf("etcd endpoint %q: write it as http://HOST:PORT or https://HOST:PORT", e)
 		}
 	}
+	if secure := c.secureSettings(); secure != "" {
+		for _, e := range c.Endpoints {
+			if strings.HasPrefix(e, "http://") {
+				return fmt.Errorf("etcd endpoint %q is plain http, but %s: the client would talk to it without TLS and send credentials in clear text: write it as %q", e, secure, "https://"+strings.TrimPrefix(e, "http://"))
+			}
+		}
+	}
 	return nil
+}
+
+// secureSettings says which TLS and auth settings of c need https endpoints ("--cert and
+// --key are set"), "" when there are none.
+func (c Config) secureSettings() string {
+	var set []string
+	for _, s := range []struct{ name, value string }{{"--cacert", c.CACert}, {"--cert", c.Cert}, {"--key", c.Key}, {"--user", c.User}} {
+		if s.value != "" {
+			set = append(set, s.name)
+		}
+	}
+	switch len(set) {
+	case 0:
+		return ""
+	case 1:
+		return set[0] + " is set"
+	}
+	return strings.Join(set[:len(set)-1], ", ") + " and " + set[len(set)-1] + " are set"
 }
 
 // New checks c and returns a client for it (with the default endpoint when c has none).

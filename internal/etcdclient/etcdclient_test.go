@@ -36,9 +36,13 @@ func TestFlags_Config(t *testing.T) {
 		{name: "env endpoints", env: true, environ: map[string]string{EnvEndpoints: "http://e:1, http://e:2"}, want: Config{Endpoints: []string{"http://e:1", "http://e:2"}}},
 		{name: "flag over env", env: true, args: []string{"--etcd-endpoints", "http://f:1"}, environ: map[string]string{EnvEndpoints: "http://e:1"}, want: Config{Endpoints: []string{"http://f:1"}}},
 		{name: "env ignored without Env", environ: map[string]string{EnvEndpoints: "http://e:1", EnvUser: "u", EnvPassword: "p"}, want: Config{Endpoints: []string{defaults.EtcdEndpoint}}},
-		{name: "env user and password", env: true, environ: map[string]string{EnvUser: "u", EnvPassword: "p"}, want: Config{Endpoints: []string{defaults.EtcdEndpoint}, User: "u", Password: "p"}},
-		{name: "password file over env", env: true, args: []string{"--user", "u", "--password-file", pwFile}, environ: map[string]string{EnvPassword: "p"}, want: Config{Endpoints: []string{defaults.EtcdEndpoint}, User: "u", Password: "s3cret"}},
-		{name: "tls", args: []string{"--cacert", "/ca", "--cert", "/c", "--key", "/k"}, want: Config{Endpoints: []string{defaults.EtcdEndpoint}, CACert: "/ca", Cert: "/c", Key: "/k"}},
+		{name: "env user and password", env: true, environ: map[string]string{EnvEndpoints: "https://e:1", EnvUser: "u", EnvPassword: "p"}, want: Config{Endpoints: []string{"https://e:1"}, User: "u", Password: "p"}},
+		{name: "password file over env", env: true, args: []string{"--etcd-endpoints", "https://e:1", "--user", "u", "--password-file", pwFile}, environ: map[string]string{EnvPassword: "p"}, want: Config{Endpoints: []string{"https://e:1"}, User: "u", Password: "s3cret"}},
+		{name: "tls", args: []string{"--etcd-endpoints", "https://e:1", "--cacert", "/ca", "--cert", "/c", "--key", "/k"}, want: Config{Endpoints: []string{"https://e:1"}, CACert: "/ca", Cert: "/c", Key: "/k"}},
+		{name: "ErrTLSOverHTTP", args: []string{"--etcd-endpoints", "https://a:1,http://b:2", "--cacert", "/ca"}, wantErr: `etcd endpoint "http://b:2" is plain http, but --cacert is set: the client would talk to it without TLS and send credentials in clear text: write it as "https://b:2"`},
+		{name: "ErrCertOverHTTP", args: []string{"--etcd-endpoints", "http://b:2", "--cert", "/c", "--key", "/k"}, wantErr: `"http://b:2" is plain http, but --cert and --key are set`},
+		{name: "ErrUserOverHTTP", args: []string{"--user", "u", "--password-file", pwFile}, wantErr: `etcd endpoint "` + defaults.EtcdEndpoint + `" is plain http, but --user is set`},
+		{name: "ErrEnvUserOverHTTP", env: true, environ: map[string]string{EnvEndpoints: "http://e:1", EnvUser: "u", EnvPassword: "p"}, wantErr: `"http://e:1" is plain http, but --user is set`},
 		{name: "ErrCertWithoutKey", args: []string{"--cert", "/c"}, wantErr: `--cert "/c" and --key "" go together`},
 		{name: "ErrNoScheme", args: []string{"--etcd-endpoints", "http://a:1,b:2"}, wantErr: `"b:2"`},
 		{name: "ErrUserWithoutPassword", args: []string{"--user", "u"}, wantErr: `etcd user "u" has no password: pass --password-file`},
@@ -113,7 +117,7 @@ func TestNew(t *testing.T) {
 	if _, err := New(Config{Endpoints: []string{"127.0.0.1:2379"}}); err == nil {
 		t.Fatal("New accepted an endpoint without a scheme")
 	}
-	if _, err := New(Config{CACert: "/nonexistent/ca.pem", Cert: "/nonexistent/c.pem", Key: "/nonexistent/k.pem"}); err == nil || !strings.Contains(err.Error(), "cannot load etcd TLS files") {
+	if _, err := New(Config{Endpoints: []string{"https://127.0.0.1:2379"}, CACert: "/nonexistent/ca.pem", Cert: "/nonexistent/c.pem", Key: "/nonexistent/k.pem"}); err == nil || !strings.Contains(err.Error(), "cannot load etcd TLS files") {
 		t.Fatalf("New with missing TLS files: %v", err)
 	}
 }
