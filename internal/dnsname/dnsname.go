@@ -26,6 +26,18 @@ func IsLabel(s string) bool {
 	return true
 }
 
+// ASCIILower lowercases A-Z only, byte by byte. strings.ToLower would map the Kelvin sign
+// U+212A to 'k' (and U+0130 to 'i̇'), so a non-ASCII name would pass as a label.
+func ASCIILower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
 // IsHostName reports whether s is a host name: at most 253 characters of labels (any case)
 // joined by dots, with an optional final dot. It does not accept IP addresses: callers that
 // take either check net.ParseIP first.
@@ -34,7 +46,7 @@ func IsHostName(s string) bool {
 	if s == "" || len(s) > 253 {
 		return false
 	}
-	for l := range strings.SplitSeq(strings.ToLower(s), ".") {
+	for l := range strings.SplitSeq(ASCIILower(s), ".") {
 		if !IsLabel(l) {
 			return false
 		}

@@ -54,6 +54,8 @@ func TestIsHostName(t *testing.T) {
 		{name: "ErrInjection", in: "10.0.0.4; include /etc/passwd"},
 		{name: "ErrIPv6", in: "fd00::1"},
 		{name: "ErrUnderscore", in: "my_host.example.com"},
+		{name: "ErrKelvinSign", in: "\u212aube.example.com"}, // strings.ToLower makes it "kube"
+		{name: "ErrDottedCapitalI", in: "\u0130nfra.example.com"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -55,7 +55,7 @@ func dnsLabel(t target) error {
 		return nil
 	}
 	hint := ""
-	if l := strings.ToLower(v); l != v && dnsname.IsLabel(l) {
+	if l := dnsname.ASCIILower(v); l != v && dnsname.IsLabel(l) {
 		hint = fmt.Sprintf(" (try %q)", l)
 	}
 	return optErr(ErrBadValue, t.opt.Name, "%q is not a DNS label: %s%s", v, dnsname.Rule, hint)
@@ -66,9 +66,31 @@ func checkInstance(t target) error {
 		if t.s.Announce == 0 {
 			return nil
 		}
+		if t.host != "" {
+			return optErr(ErrMissing, "instance", "missing, and the host name %q is not a DNS label (%s), so it cannot be the default: set instance (this host's label in DNS, e.g. instance=%s)", t.host, dnsname.Rule, labelHint(t.host))
+		}
 		return optErr(ErrMissing, "instance", "missing and the host name is unknown: set instance (this host's label in DNS, e.g. instance=back-1)")
 	}
 	return dnsLabel(t)
+}
+
+// labelHint turns a host name into a DNS label for an example: every character a label
+// cannot hold becomes '-'.
+func labelHint(h string) string {
+	b := []byte(h)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			b[i] = '-'
+		}
+	}
+	l := strings.Trim(string(b), "-")
+	if len(l) > 63 {
+		l = strings.Trim(l[:63], "-")
+	}
+	if l == "" {
+		return "back-1"
+	}
+	return l
 }
 
 func checkDomain(t target) error {
@@ -86,23 +108,11 @@ func checkHostname(t target) error {
 		return optErr(ErrBadValue, "hostname", "%q is longer than 64 characters: set a shorter hostname", h)
 	}
 	for l := range strings.SplitSeq(h, ".") {
-		if !dnsname.IsLabel(asciiLower(l)) {
+		if !dnsname.IsLabel(dnsname.ASCIILower(l)) {
 			return optErr(ErrBadValue, "hostname", "%q is not a host name (dot-separated labels of letters, digits and '-', not starting or ending with '-')", h)
 		}
 	}
 	return nil
-}
-
-// asciiLower lowercases A-Z only, byte by byte: strings.ToLower would turn the Kelvin sign
-// into a 'k'.
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
 }
 
 func checkPort(t target) error {

@@ -176,8 +176,11 @@ func checkNetwork(t target) error {
 	if t.s.Network == "" {
 		return nil
 	}
-	n, c, isContainer := strings.Cut(t.s.Network, ":")
-	if isContainer && n == "container" {
+	n, c, hasColon := strings.Cut(t.s.Network, ":")
+	if hasColon {
+		if n != "container" {
+			return optErr(ErrBadValue, "network", "%q has a colon after %q: only container:NAME takes one; write a network name, or container:NAME", t.s.Network, n)
+		}
 		n = c
 	}
 	if !dockerNameRe.MatchString(n) {
@@ -197,20 +200,22 @@ func checkArgWords(t target) error {
 				return optErr(ErrBadArgs, "args", "%q uses $ANNOUNCE_IP, which is unknown before the container starts when announce_as is container: use $PRIVATE_IP or $PUBLIC_IP", s.Args)
 			}
 		}
-		if len(w) != 1 || w[0].Var != "" {
+		// The literal text before the first placeholder decides the flag: --name=$PRIVATE_IP
+		// is still --name.
+		if len(w) == 0 || w[0].Var != "" {
 			continue
 		}
 		lit := w[0].Lit
 		flag, _, _ := strings.Cut(lit, "=")
 		switch flag {
 		case "--detach", "--restart", "--name", "--rm", "--tty", "--pull":
-			return optErr(ErrBadArgs, "args", "%q has %s, which rundock sets itself or which breaks supervision (runit restarts the container; the run script must stay attached): remove it", s.Args, lit)
+			return optErr(ErrBadArgs, "args", "%q has %s, which rundock sets itself or which breaks supervision (runit restarts the container; the run script must stay attached): remove it", s.Args, wordText(w))
 		}
 		if strings.HasPrefix(lit, "-") && !strings.HasPrefix(lit, "--") {
 			// A cluster of short boolean flags, like -dit: look for -d and -t.
 			for _, c := range lit[1:] {
 				if c == 'd' || c == 't' {
-					return optErr(ErrBadArgs, "args", "%q has %s, which detaches or allocates a TTY and breaks supervision: remove it", s.Args, lit)
+					return optErr(ErrBadArgs, "args", "%q has %s, which detaches or allocates a TTY and breaks supervision: remove it", s.Args, wordText(w))
 				}
 				if c != 'i' && c != 'P' {
 					break
@@ -219,4 +224,17 @@ func checkArgWords(t target) error {
 		}
 	}
 	return nil
+}
+
+// wordText is a word as written, placeholders as $NAME, for messages.
+func wordText(w Word) string {
+	var b strings.Builder
+	for _, p := range w {
+		if p.Var != "" {
+			b.WriteString("$" + p.Var)
+		} else {
+			b.WriteString(p.Lit)
+		}
+	}
+	return b.String()
 }

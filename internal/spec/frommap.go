@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/rundock/rundock/internal/dnsname"
 )
 
 // FromMap turns options from any source (Ansible arguments, a YAML document, CLI flags)
@@ -41,10 +43,10 @@ func FromMap(m map[string]any, host string) (Service, error) {
 		}
 		set[key] = true
 	}
-	host, _, _ = strings.Cut(strings.ToLower(strings.TrimSpace(host)), ".")
+	host, _, _ = strings.Cut(dnsname.ASCIILower(strings.TrimSpace(host)), ".")
 	applyDefaults(&s, set, host)
 	parsed := parse(&s)
-	if err := validate(&s, set, failed, parsed); err != nil {
+	if err := validate(&s, set, failed, parsed, host); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
@@ -110,8 +112,13 @@ func distance(a, b string) int {
 
 // applyDefaults fills what the user left out; set holds the options given. The declared
 // defaults come first; then the few computed from other options, which options.go
-// describes in words (derived).
+// describes in words (derived). A host name that is not a DNS label (my_host) gives no
+// default: the hostname is then NAME alone, and the instance is left empty, which only a
+// service that announces needs (checkInstance says so, naming the host name).
 func applyDefaults(s *Service, set map[string]bool, host string) {
+	if !dnsname.IsLabel(host) {
+		host = ""
+	}
 	for i := range optionTable {
 		o := &optionTable[i]
 		if o.def == nil {

@@ -163,6 +163,9 @@ type target struct {
 	s   *Service
 	set map[string]bool // options the user gave; nil when unknown (Validate)
 	bad map[string]bool // options already reported: unreadable or with a control character
+	// host is the host's short name FromMap was given, lowercased; "" in Validate. The
+	// instance and hostname defaults come from it when it is a DNS label.
+	host string
 }
 
 // str is the value of a string option.

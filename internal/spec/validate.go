@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -15,7 +16,7 @@ import (
 // unchecked value reaches a script.
 func Validate(s Service) (Service, error) {
 	parsed := parse(&s)
-	if err := validate(&s, nil, nil, parsed); err != nil {
+	if err := validate(&s, nil, nil, parsed, ""); err != nil {
 		return Service{}, err
 	}
 	return s, nil
@@ -50,14 +51,33 @@ var crossChecks = []func(s *Service) error{
 		}
 		return nil
 	},
+	// TLS files and a user make no sense over http://: the etcd client would connect
+	// without TLS and send the password in clear text.
+	func(s *Service) error {
+		var set []string
+		for _, o := range []struct{ name, value string }{{"etcd_cacert", s.EtcdCACert}, {"etcd_cert", s.EtcdCert}, {"etcd_key", s.EtcdKey}, {"etcd_user", s.EtcdUser}} {
+			if o.value != "" {
+				set = append(set, o.name)
+			}
+		}
+		if len(set) == 0 {
+			return nil
+		}
+		for _, e := range s.EtcdEndpoints {
+			if rest, ok := strings.CutPrefix(e, "http://"); ok {
+				return optErr(ErrBadValue, "etcd_endpoints", "%q is plain http, but %s is set: the etcd client would connect without TLS and send credentials in clear text: use %q", e, strings.Join(set, ", "), "https://"+rest)
+			}
+		}
+		return nil
+	},
 }
 
 // validate checks a Service with defaults applied; set holds the options the user gave
 // (nil: unknown), failed those already reported as unreadable, parsed the errors of the
-// parse steps. Control characters come first: an option that has one gets no other
+// parse steps, host the host name the defaults came from. Control characters come first: an option that has one gets no other
 // message. Then the ranges of the integers, then each option's check in declaration
 // order, then the cross checks.
-func validate(s *Service, set, failed map[string]bool, parsed map[string]error) error {
+func validate(s *Service, set, failed map[string]bool, parsed map[string]error, host string) error {
 	var errs []error
 	add := func(e error) {
 		if e != nil {
@@ -86,7 +106,7 @@ func validate(s *Service, set, failed map[string]bool, parsed map[string]error) 
 			continue
 		}
 		if o.check != nil {
-			add(o.check(target{opt: o, s: s, set: set, bad: bad}))
+			add(o.check(target{opt: o, s: s, set: set, bad: bad, host: host}))
 		}
 	}
 	for _, c := range crossChecks {
@@ -100,8 +120,9 @@ func rangeErr(o *Option, shown string) error {
 	return optErr(ErrBadValue, o.Name, "%s is not %s (%d-%d)", shown, o.what, o.min, o.max)
 }
 
-// controlChars reports every option holding a control character or invalid UTF-8 in any
-// of its strings, list items, map keys or values. Such a value has no place in a
+// controlChars reports every option holding a control character, an invisible format
+// character (Unicode category Cf) or invalid UTF-8 in any of its strings, list items, map
+// keys or values. Such a value has no place in a
 // generated script or in argv, whatever the quoting.
 func controlChars(s *Service, errs *[]error) map[string]bool {
 	bad := map[string]bool{}
@@ -130,7 +151,8 @@ func controlChars(s *Service, errs *[]error) map[string]bool {
 	return bad
 }
 
-// badChar describes the first control character or invalid UTF-8 byte in s, or "".
+// badChar describes the first control character, format character (Cf: bidi controls,
+// zero-width characters) or invalid UTF-8 byte in s, or "".
 func badChar(s string) string {
 	for i, r := range s {
 		if r == utf8.RuneError {
@@ -140,6 +162,11 @@ func badChar(s string) string {
 		}
 		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
 			return fmt.Sprintf("has the control character %U at byte %d (newline, tab, NUL...): write the value on one line without it", r, i+1)
+		}
+		if unicode.Is(unicode.Cf, r) {
+			// Bidi overrides (U+202E), zero-width spaces and joiners (U+200B, U+200D), the
+			// BOM: invisible, they make a diff or a log read differently from what runs.
+			return fmt.Sprintf("has the invisible format character %U at byte %d (bidi control, zero-width space...): remove it", r, i+1)
 		}
 	}
 	return ""

@@ -14,6 +14,10 @@ import (
 // key services holding that list. Each service goes through FromMap; errors carry the
 // line of the service or of the offending option. Two services with one name are
 // rejected; a file with no service is an error.
+//
+// A number is read as the text it is written as (YAML 1.2 reads 0755 as a decimal, not
+// an octal): env: {UMASK: 0755} gives UMASK=0755, and integer options read that text in
+// decimal. Only true and false are booleans, and null or ~ leave an option unset.
 func ParseYAML(data []byte, host string) ([]Service, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var nodes []*yaml.Node
@@ -57,15 +61,18 @@ func ParseYAML(data []byte, host string) ([]Service, error) {
 	var errs []error
 	lines := map[string]int{}
 	for _, n := range nodes {
+		n = deref(n)
 		if n.Kind != yaml.MappingNode {
 			errs = append(errs, fmt.Errorf("%w: line %d: expected a service (a map of options)", ErrSyntax, n.Line))
 			continue
 		}
-		var m map[string]any
-		if err := n.Decode(&m); err != nil {
-			errs = append(errs, fmt.Errorf("%w: line %d: %v", ErrSyntax, n.Line, err))
+		budget := maxYAMLValues
+		v, err := yamlValue(n, &budget)
+		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
+		m := v.(map[string]any)
 		s, err := FromMap(m, host)
 		if err != nil {
 			errs = append(errs, withLines(n, err))
@@ -82,6 +89,100 @@ func ParseYAML(data []byte, host string) ([]Service, error) {
 		return nil, errors.Join(errs...)
 	}
 	return out, nil
+}
+
+// maxYAMLValues bounds the values one service may expand to, aliases counted each time
+// they are used: a few aliases of aliases would otherwise expand to billions of values.
+const maxYAMLValues = 1 << 20
+
+// deref follows an alias to the node it names.
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+// yamlValue converts a node into the values FromMap reads: a string for every scalar but
+// true, false and null (so a number keeps its text), []any for a list, map[string]any for
+// a map. It replaces yaml.v3's decoding, which checks a map for duplicate keys pair by
+// pair (100k keys took 44 s); here a map of seen keys does it in one pass. Merge keys
+// (<<) are honoured: explicit keys win, then the merged maps in order.
+func yamlValue(n *yaml.Node, budget *int) (any, error) {
+	if *budget--; *budget < 0 {
+		return nil, fmt.Errorf("%w: line %d: the service expands to more than %d values (aliases used over and over?): write it out plainly", ErrSyntax, n.Line, maxYAMLValues)
+	}
+	switch n.Kind {
+	case yaml.AliasNode:
+		if n.Alias == nil {
+			return nil, fmt.Errorf("%w: line %d: unknown alias", ErrSyntax, n.Line)
+		}
+		return yamlValue(n.Alias, budget)
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			return nil, nil
+		case "!!bool":
+			return n.Value == "true" || n.Value == "True" || n.Value == "TRUE", nil
+		}
+		return n.Value, nil
+	case yaml.SequenceNode:
+		out := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			v, err := yamlValue(c, budget)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	case yaml.MappingNode:
+		out := make(map[string]any, len(n.Content)/2)
+		lines := make(map[string]int, len(n.Content)/2)
+		var merges []*yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := deref(n.Content[i])
+			if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+				merges = append(merges, n.Content[i+1])
+				continue
+			}
+			if k.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("%w: line %d: a map key must be text, not a list or a map", ErrSyntax, k.Line)
+			}
+			if prev, dup := lines[k.Value]; dup {
+				return nil, fmt.Errorf("%w: line %d: mapping key %q already defined at line %d", ErrSyntax, k.Line, k.Value, prev)
+			}
+			lines[k.Value] = k.Line
+			v, err := yamlValue(n.Content[i+1], budget)
+			if err != nil {
+				return nil, err
+			}
+			out[k.Value] = v
+		}
+		for _, m := range merges {
+			m = deref(m)
+			srcs := []*yaml.Node{m}
+			if m.Kind == yaml.SequenceNode {
+				srcs = m.Content
+			}
+			for _, src := range srcs {
+				if src = deref(src); src.Kind != yaml.MappingNode {
+					return nil, fmt.Errorf("%w: line %d: << merges a map or a list of maps", ErrSyntax, src.Line)
+				}
+				v, err := yamlValue(src, budget)
+				if err != nil {
+					return nil, err
+				}
+				for k, val := range v.(map[string]any) {
+					if _, set := out[k]; !set {
+						out[k] = val
+					}
+				}
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%w: line %d: unexpected YAML node", ErrSyntax, n.Line)
 }
 
 func hasKey(m *yaml.Node, key string) bool {
