@@ -52,7 +52,7 @@ var optionTable = []Option{
 		doc:  []string{"Container port. Only with I(announce)."}},
 	{Name: "env", Kind: KindMap, check: checkEnv,
 		help: "environment variable K=V",
-		doc:  []string{"Environment variables. A dict, a JSON object string, or C(K=V K2=V2). In YAML a number keeps the text it is written as (C(UMASK: 0755) gives C(0755))."}},
+		doc:  []string{"Environment variables. A dict, a JSON object string, or C(K=V K2=V2). In a file for C(rundock apply -f) a number keeps the text it is written as (C(UMASK: 0755) gives C(0755)); in a playbook quote it, since Ansible's YAML reads C(0755) as the octal 493 before rundock sees it."}},
 	{Name: "env_file", Kind: KindList, check: absPaths,
 		help: "docker --env-file",
 		doc:  []string{"Files passed to C(docker run --env-file), absolute paths."}},
