@@ -73,8 +73,12 @@ func (pl *planner) deploySteps(ctx context.Context, link, exists bool, restarts,
 				Note: fmt.Sprintf("the image %s is not on this host and pull is never: load it (docker load, docker build) or set pull to missing", svc.Image)})
 		}
 	}
+	// The container that runs now is replaced, unless a half-done deploy already started
+	// the one to wait for.
+	pl.p.replaces = fresh || moved
 	if interrupted && !fresh {
 		if !cur.Running || cur.Started.Before(last.Started) {
+			pl.p.replaces = true
 			ds.restart = append(ds.restart, Action{Kind: Restart, Path: root, Async: true, Note: "an earlier run left this deploy half-done"})
 		}
 		fresh = true
@@ -139,7 +143,11 @@ func (e *executor) waitServing(ctx context.Context) error {
 		e.deploy.Outcome, e.deploy.Ended = "started, not waited for", time.Now()
 		return writeDeploy(e.p.Root, e.deploy)
 	}
-	ct, err := waitServing(ctx, svc, e.p.Root, e.c, e.p.Current.ID)
+	old := ""
+	if e.p.replaces {
+		old = e.p.Current.ID
+	}
+	ct, err := waitServing(ctx, svc, e.p.Root, e.c, old)
 	e.deploy.ImageID, e.deploy.Ended = ct.Image, time.Now()
 	if err == nil {
 		e.deploy.Outcome = OutcomeOK

@@ -120,6 +120,7 @@ type Plan struct {
 	Current Container
 
 	interrupted bool // an earlier deploy of this tree was left half-done
+	replaces    bool // the deploy replaces the Current container (else it waits for it)
 }
 
 // Changed reports whether executing the plan surely changes anything (an action that
