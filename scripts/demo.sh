@@ -169,13 +169,13 @@ http {
 	}
 }
 NGINX
-"$bin/rundock" upstreams --once --etcd-endpoints "$endpoint" --domain "$zone" \
+"$bin/rundock" upstreams --once --etcd-endpoints "$endpoint" --domain "$zone" --config "$root/examples/demo/nginx/upstreams.yml" \
   --output "$demo/nginx/upstreams.conf" --check-cmd "nginx -t -q -c $demo/nginx/nginx.conf -p $demo/nginx" --reload-cmd true \
   || fail "rundock upstreams --once failed"
 sed 's/^/      /' "$demo/nginx/upstreams.conf"
 nginx -c "$demo/nginx/nginx.conf" -p "$demo/nginx" || fail "nginx did not start (see $demo/nginx/error.log)"
 sleep 0.3
-"$bin/rundock" upstreams --watch --etcd-endpoints "$endpoint" --domain "$zone" \
+"$bin/rundock" upstreams --watch --etcd-endpoints "$endpoint" --domain "$zone" --config "$root/examples/demo/nginx/upstreams.yml" \
   --output "$demo/nginx/upstreams.conf" --check-cmd "nginx -t -q -c $demo/nginx/nginx.conf -p $demo/nginx" \
   --reload-cmd "nginx -c $demo/nginx/nginx.conf -p $demo/nginx -s reload" >"$demo/upstreams.log" 2>&1 &
 echo $! >"$demo/upstreams.pid"
@@ -189,16 +189,19 @@ step "curl through nginx: which instance answered (12 requests each)"
 info "upstream approach, http://127.0.0.1:$http_port/:"; tally "http://127.0.0.1:$http_port/" 12
 info "resolver approach, http://127.0.0.1:$resolver_port/:"; tally "http://127.0.0.1:$resolver_port/" 12
 
-step "stop backend-a (sv down): its record is withdrawn, traffic moves to backend-b"
+step "stop backend-a (sv down): its record is withdrawn at once, traffic moves to backend-b, the container stops after the drain"
 t0=$(date +%s.%N)
-sv -w 30 down "$demo/service/docker-backend-a" >/dev/null || fail "sv down backend-a"
+sv -w 40 down "$demo/service/docker-backend-a" >/dev/null &
+svdown=$!
 wait_for 10 "backend-a withdrawn from DNS" sh -c "[ \$(dig @127.0.0.1 -p $dns_port +short backend.$zone A | wc -l) -eq 1 ]"
-info "record gone $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}') s after sv down"
+info "record gone $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}') s after sv down; the container serves on for the drain (dns_ttl, 10 s)"
 info "backend.$zone A now:"; dig_short "backend.$zone" A | sed 's/^/      /'
 wait_for 10 "upstreams re-rendered" sh -c "! grep -q 127.0.0.2 $demo/nginx/upstreams.conf"
 info "upstream approach:"; tally "http://127.0.0.1:$http_port/" 6
 sleep 5 # the resolver caches for valid=5s
 info "resolver approach (after its 5 s cache):"; tally "http://127.0.0.1:$resolver_port/" 6
+wait "$svdown" || fail "sv down backend-a"
+info "backend-a stopped $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}') s after sv down"
 
 step "start backend-a again"
 sv -w 30 up "$demo/service/docker-backend-a" >/dev/null || fail "sv up backend-a"
