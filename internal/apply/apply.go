@@ -89,15 +89,27 @@ func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, 
 		}
 	}
 	var results []Result
+	var failed error
+	one := opt
+	one.NoContainer = true // the status of all comes at the end, in one question
 	for i, s := range svcs {
-		res, err := Apply(ctx, s, trees[i], opt)
+		res, err := Apply(ctx, s, trees[i], one)
 		if err != nil {
 			res.Msg = err.Error()
-			return append(results, res), fmt.Errorf("cannot apply %s: %w", s.Name, err)
+			failed = fmt.Errorf("cannot apply %s: %w", s.Name, err)
 		}
 		results = append(results, res)
+		if failed != nil {
+			break
+		}
 	}
-	return results, nil
+	if !opt.NoContainer {
+		sts, _ := Statuses(ctx, svcs[:len(results)], opt.Containers)
+		for i := range results {
+			results[i].Status = sts[i]
+		}
+	}
+	return results, failed
 }
 
 // Apply brings svc to its state on this host: it plans, and unless in check mode executes

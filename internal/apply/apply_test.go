@@ -26,6 +26,9 @@ func (noContainers) Inspect(context.Context, string) (Container, error) {
 }
 func (noContainers) ImageID(context.Context, string) (string, error) { return "", nil }
 func (noContainers) Pull(context.Context, string) error              { return nil }
+func (noContainers) List(context.Context) (map[string]Container, error) {
+	return nil, nil
+}
 
 func testService(t *testing.T) spec.Service {
 	t.Helper()

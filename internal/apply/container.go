@@ -27,6 +27,8 @@ type Containers interface {
 	Pull(ctx context.Context, ref string) error
 	// Remove force-removes the container; a missing container is not an error.
 	Remove(ctx context.Context, name string) error
+	// List returns every container by name, in one call (HealthLog left empty).
+	List(ctx context.Context) (map[string]Container, error)
 }
 
 // Container is the part of a container's inspect data a deploy uses.
@@ -149,6 +151,35 @@ func (d DockerContainers) Pull(ctx context.Context, ref string) error {
 		return fmt.Errorf("cannot pull %s: %w", ref, err)
 	}
 	return nil
+}
+
+// List implements Containers.
+func (d DockerContainers) List(ctx context.Context) (map[string]Container, error) {
+	c, err := d.client()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	list, err := c.ContainerList(ctx, container.ListOptions{All: true})
+	if err != nil {
+		return nil, fmt.Errorf("cannot list containers: %w", err)
+	}
+	out := map[string]Container{}
+	for _, l := range list {
+		ct := Container{ID: l.ID, Ref: l.Image, Image: l.ImageID, Status: string(l.State), Running: l.State == container.StateRunning}
+		switch {
+		case strings.Contains(l.Status, "(healthy)"):
+			ct.Health = "healthy"
+		case strings.Contains(l.Status, "(unhealthy)"):
+			ct.Health = "unhealthy"
+		case strings.Contains(l.Status, "(health: starting)"):
+			ct.Health = "starting"
+		}
+		for _, n := range l.Names {
+			out[strings.TrimPrefix(n, "/")] = ct
+		}
+	}
+	return out, nil
 }
 
 // Remove implements Containers.

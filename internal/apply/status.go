@@ -40,6 +40,36 @@ func GetStatus(ctx context.Context, svc spec.Service, c Containers) (Status, err
 	if c == nil {
 		c = DockerContainers{}
 	}
+	ct, err := c.Inspect(ctx, svc.Name)
+	st, serr := localStatus(svc)
+	st.setContainer(ct)
+	if serr != nil {
+		return st, serr
+	}
+	return st, err
+}
+
+// Statuses reports the state of several services with one question to the container
+// engine.
+func Statuses(ctx context.Context, svcs []spec.Service, c Containers) ([]Status, error) {
+	if c == nil {
+		c = DockerContainers{}
+	}
+	all, err := c.List(ctx)
+	out := make([]Status, len(svcs))
+	for i, svc := range svcs {
+		st, serr := localStatus(svc)
+		st.setContainer(all[svc.Name])
+		if err == nil {
+			err = serr
+		}
+		out[i] = st
+	}
+	return out, err
+}
+
+// localStatus is what the disk and runit say of svc.
+func localStatus(svc spec.Service) (Status, error) {
 	layout := render.Services(svc.Name)
 	root := filepath.Join(svc.SvDir, render.Dir(svc.Name))
 	var st Status
@@ -47,28 +77,27 @@ func GetStatus(ctx context.Context, svc spec.Service, c Containers) (Status, err
 	if fi, err := os.Lstat(filepath.Join(svc.ServiceDir, layout[0].Link)); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 		st.Linked = true
 	}
+	if !st.Installed {
+		return st, nil
+	}
 	var err error
-	if st.Installed {
-		st.Service, err = runit.ReadStatus(root)
-		st.Log = optionalStatus(filepath.Join(root, "log"))
-		st.Announcer = optionalStatus(filepath.Join(root, filepath.FromSlash(layout[1].Path)))
-	}
-	if st.Installed {
-		st.Maintenance, st.MaintenanceReason = readMaintenance(root)
-		st.Deploy, _ = readDeploy(root)
-	}
-	ct, cerr := c.Inspect(ctx, svc.Name)
-	if ct.ID != "" {
-		st.Container = ct.Status
-		if ct.Health != "" {
-			st.Container += "," + ct.Health
-		}
-		st.Image, st.ImageID = ct.Ref, ct.Image
-	}
-	if err == nil {
-		err = cerr
-	}
+	st.Service, err = runit.ReadStatus(root)
+	st.Log = optionalStatus(filepath.Join(root, "log"))
+	st.Announcer = optionalStatus(filepath.Join(root, filepath.FromSlash(layout[1].Path)))
+	st.Maintenance, st.MaintenanceReason = readMaintenance(root)
+	st.Deploy, _ = readDeploy(root)
 	return st, err
+}
+
+func (st *Status) setContainer(ct Container) {
+	if ct.ID == "" {
+		return
+	}
+	st.Container = ct.Status
+	if ct.Health != "" {
+		st.Container += "," + ct.Health
+	}
+	st.Image, st.ImageID = ct.Ref, ct.Image
 }
 
 // optionalStatus is the status of the service in dir, nil when the tree has none there.
