@@ -12,6 +12,18 @@ import (
 )
 
 func main() {
+	// SIGUSR1 first: `sv 1` must never kill the announcer (Go's default for it).
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for range usr1 { // re-read the state files; signals in a burst count once
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
@@ -21,5 +33,5 @@ func main() {
 		<-sigs // second signal: exit now; the lease expires the record
 		os.Exit(1)
 	}()
-	os.Exit(announcercmd.Execute(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(announcercmd.ExecuteReload(ctx, os.Args[1:], os.Stdout, os.Stderr, reload))
 }

@@ -2,27 +2,28 @@
 // plugin) while its container can serve: the record is put under a lease when the
 // container is running and healthy, deleted at once when it stops, dies, is paused or
 // turns unhealthy, and expires with the lease when the announcer itself dies.
+//
+// The record is also withheld on purpose while the service's state directory says so
+// (maintenance, or a drain of the running container; see statedir.go), and it heals: a
+// watch on the key notices within milliseconds when someone else deletes or overwrites
+// it, and the announcer puts it back unless it is withheld. It writes and deletes only
+// its own record (package lease): a key held by another announcer's live lease is left
+// alone.
 package announce
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"strings"
-	"time"
 
-	"github.com/docker/docker/client"
-
-	"github.com/rundock/rundock/internal/backoff"
 	"github.com/rundock/rundock/internal/container"
 	"github.com/rundock/rundock/internal/defaults"
 	"github.com/rundock/rundock/internal/dnsname"
 	"github.com/rundock/rundock/internal/etcdclient"
 	"github.com/rundock/rundock/internal/hostaddr"
-	"github.com/rundock/rundock/internal/lease"
 	"github.com/rundock/rundock/internal/skydns"
 )
 
@@ -40,18 +41,6 @@ const (
 	DefaultTTL        = defaults.TTL    // seconds
 	MinTTL            = defaults.MinTTL // etcd's practical lease minimum
 	DefaultEndpoint   = defaults.EtcdEndpoint
-)
-
-const (
-	// shutdownTimeout bounds the cleanup after a stop: well under MinTTL, and short
-	// enough that the process exits within a second even when etcd is gone.
-	shutdownTimeout = 500 * time.Millisecond
-	// opTimeout bounds each etcd call in the loop, so a state change waits at most this
-	// long behind a call to an unreachable etcd.
-	opTimeout = 2 * time.Second
-	// backoffMin and backoffMax bound the retry delay after etcd or address errors.
-	backoffMin = 200 * time.Millisecond
-	backoffMax = 5 * time.Second
 )
 
 // ErrConfig marks configuration errors: the caller should fix its flags.
@@ -82,6 +71,19 @@ type Config struct {
 	DNSTTL   int64 // the record's ttl field, 0 = TTL
 	Priority int
 	Weight   int
+
+	// StateDir is the service tree's state directory (--state-dir), "" for none. While
+	// StateDir/maintenance exists, or StateDir/drain names the followed container's ID,
+	// the record is withheld. The directory may not exist yet; see statedir.go.
+	StateDir string
+	// Reload makes the announcer re-read the state files at once on every receive:
+	// cmd/announcer sends on it for SIGUSR1 (`sv 1`). nil: only the poll and container
+	// state changes re-read them.
+	Reload <-chan struct{}
+	// States is the test seam for the container: when set (and IgnoreContainer is not),
+	// the announcer takes the container's states from it instead of following Docker.
+	// Production leaves it nil.
+	States <-chan container.State
 
 	Etcd   Etcd
 	Logger *slog.Logger // default: discard
@@ -164,6 +166,8 @@ func (c *Config) check() error {
 		return fmt.Errorf("container %q is not a container name: pass --container NAME", c.Container)
 	case c.Host != "" && net.ParseIP(c.Host) == nil && !dnsname.IsHostName(c.Host):
 		return fmt.Errorf("host %q is neither an IP address nor a host name", c.Host)
+	case strings.ContainsAny(c.StateDir, "\x00\n"):
+		return fmt.Errorf("state-dir %q is not a path: pass the service tree's state directory, e.g. /etc/sv/docker-web/.rundock", c.StateDir)
 	}
 	return c.Etcd.Check()
 }
@@ -203,119 +207,4 @@ func (a *Announcer) host(st container.State) (string, error) {
 		}
 		return ip.String(), nil
 	}
-}
-
-// Run keeps the record in line with the container until ctx is done, then deletes it and
-// revokes the lease (on a fresh context, within shutdownTimeout) and returns nil. It
-// returns an error only when it cannot start (bad TLS files, no Docker client).
-func (a *Announcer) Run(ctx context.Context) error {
-	cli, err := etcdclient.New(a.cfg.Etcd)
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	h := &lease.Holder{Client: cli, Key: a.key, TTL: a.cfg.TTL}
-
-	states := make(chan container.State)
-	var st container.State
-	known := false // is st the container's real state yet?
-	if a.cfg.IgnoreContainer {
-		st, known = container.State{Exists: true, Running: true, Reason: "not watched"}, true
-	} else {
-		dc, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-		if err != nil {
-			return fmt.Errorf("cannot create docker client: %w", err)
-		}
-		defer dc.Close()
-		w := &container.Watcher{Name: a.cfg.Container, Network: a.cfg.Network, Client: dc, Logger: a.log}
-		wctx, stop := context.WithCancel(ctx)
-		done := make(chan struct{})
-		defer func() { stop(); <-done }()
-		go func() { defer close(done); w.Run(wctx, states) }()
-	}
-	a.log.Info("starting", "key", a.key, "announce_as", a.cfg.AnnounceAs, "container", a.cfg.Container,
-		"watch", !a.cfg.IgnoreContainer, "ttl", a.cfg.TTL, "endpoints", strings.Join(a.cfg.Etcd.Endpoints, ","))
-
-	var (
-		published string // the value in etcd under a live lease; "" when withdrawn
-		dirty     = known
-		retry     <-chan time.Time
-		bo        = backoff.Backoff{Min: backoffMin, Max: backoffMax}
-		lastErr   string
-	)
-	for {
-		if dirty && retry == nil && known {
-			err := a.sync(ctx, h, st, &published)
-			switch {
-			case ctx.Err() != nil:
-			case err != nil:
-				if msg := err.Error(); msg != lastErr { // one line per failure kind, not per retry
-					a.log.Warn("etcd unreachable or address unknown, retrying", "key", a.key, "err", err)
-					lastErr = msg
-				}
-				retry = time.After(bo.Next())
-			default:
-				dirty, lastErr = false, ""
-				bo.Reset()
-			}
-		}
-		select {
-		case <-ctx.Done():
-			a.shutdown(h, published != "" || dirty)
-			return nil
-		case s := <-states:
-			a.log.Info("container state", "container", a.cfg.Container, "up", s.Up(), "reason", s.Reason, "ip", s.IP)
-			st, known, dirty, retry = s, true, true, nil
-		case <-h.Lost():
-			a.log.Warn("lease lost, granting a new one", "key", a.key, "lease", fmt.Sprintf("%x", h.ID()))
-			h.Drop()
-			published, dirty, retry = "", true, nil
-		case <-retry:
-			retry = nil
-		}
-	}
-}
-
-// sync makes etcd match st: the record under a live lease when st is up, no key otherwise.
-func (a *Announcer) sync(ctx context.Context, h *lease.Holder, st container.State, published *string) error {
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
-	defer cancel()
-	if !st.Up() {
-		if err := h.Withdraw(ctx); err != nil {
-			return err
-		}
-		if *published != "" {
-			a.log.Info("withdrawn", "key", a.key, "reason", st.Reason)
-		}
-		*published = ""
-		return nil
-	}
-	host, err := a.host(st)
-	if err != nil {
-		return err
-	}
-	value := a.Record(host).Encode()
-	if value == *published && h.ID() != 0 {
-		return nil
-	}
-	if err := h.Put(ctx, value); err != nil {
-		return err
-	}
-	*published = value
-	a.log.Info("announced", "key", a.key, "value", value, "lease", fmt.Sprintf("%x", h.ID()))
-	return nil
-}
-
-func (a *Announcer) shutdown(h *lease.Holder, withdraw bool) {
-	if !withdraw {
-		a.log.Info("stopped", "key", a.key)
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := h.Withdraw(ctx); err != nil {
-		a.log.Warn("stopped; cannot withdraw, the record expires with its lease", "key", a.key, "ttl", a.cfg.TTL, "err", err)
-		return
-	}
-	a.log.Info("stopped, withdrawn", "key", a.key)
 }

@@ -48,16 +48,29 @@ the record at once when the container stops, dies, is paused or turns unhealthy;
 back on start or healthy. TERM/INT delete the record and revoke the lease; if the announcer
 is killed, the record expires with the lease within --ttl seconds.
 
+With --state-dir DIR the record is withheld (withdrawn, not put back) while DIR/maintenance
+exists (its first line is the reason, logged), or while DIR/drain holds the ID of the
+followed container (another container ID is announced as usual). SIGUSR1 (sv 1) re-reads
+both files at once; they are also re-read on every container state change and checked
+every second. DIR may not exist yet.
+
+The record heals: when someone else deletes or overwrites it, the announcer puts it back
+within milliseconds, unless it is withheld on purpose. It writes and deletes only its own
+record: a key held by another live lease (another announcer with the same key) is left
+alone, logged as an error, and retried with backoff until that lease lets it go.
+
 ` + hostaddr.Rule + ` container = the container's IP (on --network, or its first network).
 --host overrides all of these.
 
 Environment: ` + EnvEndpoints + ` (comma-separated, when --etcd-endpoints is not given),
 ` + EnvUser + `, ` + EnvPassword + ` (or --password-file; never a password flag), DOCKER_HOST.`
 
-// New returns the announcer command; logs go to stderr.
-func New(stderr io.Writer) *cobra.Command {
+// New returns the announcer command; logs go to stderr. Each receive on reload makes
+// the announcer re-read its state files at once (cmd/announcer sends on SIGUSR1); nil
+// is fine.
+func New(stderr io.Writer, reload <-chan struct{}) *cobra.Command {
 	var (
-		cfg      announce.Config
+		cfg      = announce.Config{Reload: reload}
 		watch    bool
 		etcd     = etcdclient.Flags{Env: true}
 		logLevel string
@@ -96,6 +109,7 @@ func New(stderr io.Writer) *cobra.Command {
 	f.Int64Var(&cfg.DNSTTL, "dns-ttl", 0, "the record's ttl field, the DNS answer TTL (0 or unset: --ttl)")
 	f.IntVar(&cfg.Priority, "priority", 0, "SRV priority (0: CoreDNS answers 10)")
 	f.IntVar(&cfg.Weight, "weight", 0, "SRV weight")
+	f.StringVar(&cfg.StateDir, "state-dir", "", "service state directory: withhold the record while DIR/maintenance exists or DIR/drain names the container's ID (needs --watch-container for drain)")
 	etcd.Register(f)
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
@@ -137,7 +151,13 @@ func build(cmd *cobra.Command, cfg announce.Config, watch bool, etcd *etcdclient
 // Execute runs the announcer with args until ctx is done and returns the exit code; it
 // prints errors to stderr.
 func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := New(stderr)
+	return ExecuteReload(ctx, args, stdout, stderr, nil)
+}
+
+// ExecuteReload is Execute with a reload channel: each receive makes the announcer
+// re-read its state files at once (see New).
+func ExecuteReload(ctx context.Context, args []string, stdout, stderr io.Writer, reload <-chan struct{}) int {
+	cmd := New(stderr, reload)
 	cmd.SetArgs(args)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)

@@ -30,6 +30,7 @@ func TestExecute_Usage(t *testing.T) {
 		{name: "user env without password", args: ok, env: map[string]string{EnvUser: "svc"}, want: `user "svc" has no password`},
 		{name: "password file missing", args: append(ok, "--user", "svc", "--password-file", "/nonexistent/pw"), want: "/nonexistent/pw"},
 		{name: "log level", args: append(ok, "--log-level", "loud"), want: `"loud"`},
+		{name: "state dir", args: append(ok, "--state-dir", "/etc/sv/x\n"), want: "state-dir"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,7 +55,8 @@ func TestExecute_Help(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	for _, want := range []string{"private = the first private-range", "public = the first global IPv4", "container = the container's IP",
-		"--watch-container", "--password-file", EnvPassword} {
+		"--watch-container", "--password-file", EnvPassword, "--state-dir", "DIR/maintenance", "DIR/drain", "SIGUSR1",
+		"another live lease"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("--help lacks %q", want)
 		}

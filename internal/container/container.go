@@ -30,6 +30,10 @@ import (
 
 // State is what the watcher knows about the container.
 type State struct {
+	// ID is the container's full ID (64 hex digits) from inspect or from the event that
+	// brought the state, "" when no container is known. A drain names the container it
+	// drains by ID, so a replacement under the same name is not drained with it.
+	ID      string
 	Exists  bool
 	Running bool
 	// Health is "" when the container has no health check, else starting, healthy or
@@ -156,7 +160,7 @@ func (w *Watcher) follow(ctx context.Context, msgs <-chan events.Message, errs <
 			}
 			switch effect(m) {
 			case effectDown:
-				if !send(State{Exists: m.Action != events.ActionDestroy, Reason: "event " + describe(m)}) {
+				if !send(State{ID: m.Actor.ID, Exists: m.Action != events.ActionDestroy, Reason: "event " + describe(m)}) {
 					return ctx.Err()
 				}
 			case effectInspect:
@@ -198,6 +202,9 @@ func (w *Watcher) inspect(ctx context.Context) (State, error) {
 // Watcher.
 func FromInspect(resp container.InspectResponse, network string) State {
 	st := State{Exists: true}
+	if resp.ContainerJSONBase != nil {
+		st.ID = resp.ID
+	}
 	if resp.ContainerJSONBase != nil && resp.State != nil {
 		s := resp.State
 		st.Running = s.Running && !s.Paused && !s.Restarting
@@ -279,5 +286,5 @@ func describe(m events.Message) string {
 }
 
 func sameState(a, b State) bool {
-	return a.Up() == b.Up() && a.Exists == b.Exists && a.Running == b.Running && a.Health == b.Health && a.IP == b.IP
+	return a.ID == b.ID && a.Up() == b.Up() && a.Exists == b.Exists && a.Running == b.Running && a.Health == b.Health && a.IP == b.IP
 }

@@ -108,3 +108,18 @@ func TestWatcher_Matches(t *testing.T) {
 		})
 	}
 }
+
+func TestFromInspect_ID(t *testing.T) {
+	id := "4f2a9c0e1b3d5f7a9c0e1b3d5f7a9c0e1b3d5f7a9c0e1b3d5f7a9c0e1b3d5f7a"
+	resp := inspect("running", true, false, "", nil)
+	resp.ID = id
+	if st := FromInspect(resp, ""); st.ID != id {
+		t.Fatalf("ID %q, want %q", st.ID, id)
+	}
+	// A replacement under the same name is another state even when it serves alike: the
+	// announcer compares the ID with a drain file.
+	a, b := State{ID: id, Exists: true, Running: true}, State{ID: "other", Exists: true, Running: true}
+	if sameState(a, b) {
+		t.Fatal("states of two container IDs compare the same")
+	}
+}

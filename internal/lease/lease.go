@@ -9,12 +9,19 @@ import (
 	"fmt"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Holder holds Key under a lease of TTL seconds. It is not safe for concurrent use: one
 // loop owns it.
+//
+// It writes and deletes Key only where the key is its own: absent, on one of its own
+// leases (the current one or one it dropped), or on no lease at all (a hand-written
+// value). Every Put and delete is a transaction comparing the key's mod revision and lease
+// with what the holder last saw, so a key another holder took meanwhile on its own live
+// lease is never overwritten or deleted: Put returns a *HeldError instead.
 type Holder struct {
 	Client *clientv3.Client
 	Key    string
@@ -23,10 +30,75 @@ type Holder struct {
 	id   clientv3.LeaseID
 	stop context.CancelFunc
 	lost chan struct{}
+
+	former  []clientv3.LeaseID // leases this holder dropped, newest last
+	seen    keyState           // the key as the holder last wrote or read it
+	rev     int64              // etcd's revision at the holder's last answer
+	put     bool               // has a Put succeeded yet?
+	adopted clientv3.LeaseID   // the lease the last Put adopted the key from, 0 for none
 }
+
+// keyState is the key's mod revision and lease as seen; the zero value is an absent key.
+// The holder keeps in it only a state it may replace (absent, its own, on no lease).
+type keyState struct {
+	modRev int64
+	lease  clientv3.LeaseID
+}
+
+// maxFormer bounds the dropped leases the holder still counts as its own: enough for a
+// burst of failed puts, while each of them expires within the TTL anyway.
+const maxFormer = 16
+
+// maxRaces bounds the compare-and-put rounds of one Put or Withdraw against writers that
+// change the key between the holder's read and its write.
+const maxRaces = 3
+
+// ErrHeld is wrapped by the error of a Put that found the key on another holder's live
+// lease; see HeldError.
+var ErrHeld = errors.New("key held by another live lease")
+
+// HeldError says who holds the key: another announcer writing the same key (two services
+// configured alike), or this announcer's previous run until its lease expires.
+type HeldError struct {
+	Key         string
+	Lease       clientv3.LeaseID
+	Value       string
+	ModRevision int64
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("cannot put %s: %v %x (value %s, revision %d)", e.Key, ErrHeld, e.Lease, e.Value, e.ModRevision)
+}
+
+func (e *HeldError) Unwrap() error { return ErrHeld }
 
 // ID returns the current lease, 0 when none.
 func (h *Holder) ID() clientv3.LeaseID { return h.id }
+
+// Rev returns etcd's revision at the holder's last answer from etcd (0 before the first):
+// a change of Key at a later revision was made by someone else, or by a write whose
+// answer the holder never got.
+func (h *Holder) Rev() int64 { return h.rev }
+
+// Adopted returns the other lease the last successful Put took the key from (see Put),
+// 0 when it took none.
+func (h *Holder) Adopted() clientv3.LeaseID { return h.adopted }
+
+// Owns reports whether lease is the holder's current lease or one it dropped.
+func (h *Holder) Owns(lease clientv3.LeaseID) bool {
+	if lease == 0 {
+		return false
+	}
+	if lease == h.id {
+		return true
+	}
+	for _, l := range h.former {
+		if l == lease {
+			return true
+		}
+	}
+	return false
+}
 
 // Lost returns a channel closed when the current lease's keepalive ends without the
 // holder ending it: the lease expired (an outage longer than the TTL, a partition) or
@@ -34,9 +106,19 @@ func (h *Holder) ID() clientv3.LeaseID { return h.id }
 func (h *Holder) Lost() <-chan struct{} { return h.lost }
 
 // Put writes value at Key under the current lease, granting one (and starting its
-// keepalive) when there is none. After an error the lease is dropped: the next Put
-// grants a fresh one, and the old one expires within the TTL.
+// keepalive) when there is none. It replaces only a key of its own or on no lease and
+// returns a *HeldError (wrapping ErrHeld) when another live lease holds the key. After
+// any other error the lease is dropped: the next Put grants a fresh one, and the old one
+// expires within the TTL.
+//
+// One exception: until its first successful Put, the holder adopts a key on another
+// lease that holds exactly value (see Adopted). That is the record of this announcer's
+// previous run, killed before it could withdraw, whose lease lives on for up to the TTL;
+// and were it another announcer's, it announces the very same thing. Adopting it once
+// at start cannot turn into a fight: after its first Put the holder never takes a key
+// from a live lease again.
 func (h *Holder) Put(ctx context.Context, value string) error {
+	h.adopted = 0
 	if h.id == 0 {
 		resp, err := h.Client.Grant(ctx, h.TTL)
 		if err != nil {
@@ -54,11 +136,59 @@ func (h *Holder) Put(ctx context.Context, value string) error {
 		go h.renew(kctx, resp.ID, ch, lost)
 		h.id, h.stop, h.lost = resp.ID, cancel, lost
 	}
-	if _, err := h.Client.Put(ctx, h.Key, value, clientv3.WithLease(h.id)); err != nil {
-		h.Drop()
-		return fmt.Errorf("cannot put %s: %w", h.Key, err)
+	for range maxRaces {
+		put := clientv3.OpPut(h.Key, value, clientv3.WithLease(h.id))
+		ok, kv, err := h.swap(ctx, put)
+		if err != nil {
+			h.Drop()
+			return fmt.Errorf("cannot put %s: %w", h.Key, err)
+		}
+		if ok {
+			h.seen, h.put = keyState{modRev: h.rev, lease: h.id}, true
+			return nil
+		}
+		h.adopted = 0
+		if kv != nil && kv.Lease != 0 && !h.Owns(clientv3.LeaseID(kv.Lease)) && !h.put && string(kv.Value) == value {
+			h.seen, h.adopted = stateOf(kv), clientv3.LeaseID(kv.Lease)
+			continue
+		}
+		if kv != nil && kv.Lease != 0 && !h.Owns(clientv3.LeaseID(kv.Lease)) {
+			// h.seen stays as it was: were it the other lease's state, the next
+			// compare would match it and overwrite the other's record.
+			return &HeldError{Key: h.Key, Lease: clientv3.LeaseID(kv.Lease), Value: string(kv.Value), ModRevision: kv.ModRevision}
+		}
+		h.seen = stateOf(kv) // absent, ours or on no lease: replace it as now seen
 	}
-	return nil
+	return fmt.Errorf("cannot put %s: it changed under every one of %d writes", h.Key, maxRaces)
+}
+
+// swap runs op if Key is still as h.seen says, else reads it: ok tells which, and kv is
+// the key as read (nil when absent).
+func (h *Holder) swap(ctx context.Context, op clientv3.Op) (ok bool, kv *mvccpb.KeyValue, err error) {
+	resp, err := h.Client.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(h.Key), "=", h.seen.modRev),
+			clientv3.Compare(clientv3.LeaseValue(h.Key), "=", h.seen.lease)).
+		Then(op).
+		Else(clientv3.OpGet(h.Key)).
+		Commit()
+	if err != nil {
+		return false, nil, err
+	}
+	h.rev = resp.Header.Revision
+	if resp.Succeeded {
+		return true, nil, nil
+	}
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+		kv = kvs[0]
+	}
+	return false, kv, nil
+}
+
+func stateOf(kv *mvccpb.KeyValue) keyState {
+	if kv == nil {
+		return keyState{}
+	}
+	return keyState{modRev: kv.ModRevision, lease: clientv3.LeaseID(kv.Lease)}
 }
 
 // renew drains the keepalive responses and closes lost when the keepalive ends on its own.
@@ -104,27 +234,72 @@ func (h *Holder) renew(ctx context.Context, id clientv3.LeaseID, ch <-chan *clie
 }
 
 // Drop stops renewing the current lease and forgets it without telling etcd; the lease
-// and the key expire within the TTL.
+// and the key expire within the TTL. The holder still counts the lease as its own, so a
+// later Put or Withdraw may replace or delete a key left on it.
 func (h *Holder) Drop() {
 	if h.stop != nil {
 		h.stop()
 	}
+	if h.id != 0 {
+		h.former = append(h.former, h.id)
+		if len(h.former) > maxFormer {
+			h.former = h.former[len(h.former)-maxFormer:]
+		}
+	}
 	h.id, h.stop, h.lost = 0, nil, nil
 }
 
-// Withdraw deletes Key and revokes the lease. Renewal stops first, so even when etcd
-// cannot be reached the key expires within the TTL. A lease etcd no longer knows is not
-// an error: its keys are gone with it.
+// Withdraw revokes the lease, which deletes Key with it, and deletes Key when it is
+// still on an earlier lease of the holder's (a put whose answer was lost, a lease etcd
+// restored after a restart). A key on another lease or on none is left alone: it is not
+// the holder's. Renewal stops first, so even when etcd cannot be reached the key expires
+// within the TTL. A lease etcd no longer knows is not an error: its keys are gone with it.
 func (h *Holder) Withdraw(ctx context.Context) error {
 	id := h.id
 	h.Drop()
-	if _, err := h.Client.Delete(ctx, h.Key); err != nil {
-		return fmt.Errorf("cannot delete %s: %w", h.Key, err)
-	}
 	if id != 0 {
-		if _, err := h.Client.Revoke(ctx, id); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		resp, err := h.Client.Revoke(ctx, id)
+		switch {
+		case err == nil:
+			h.rev = resp.Header.Revision
+		case !errors.Is(err, rpctypes.ErrLeaseNotFound):
 			return fmt.Errorf("cannot revoke lease %x: %w", id, err)
 		}
+		if h.seen.lease == id { // the key went with the lease
+			h.seen = keyState{}
+			return nil
+		}
 	}
-	return nil
+	resp, err := h.Client.Get(ctx, h.Key)
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %w", h.Key, err)
+	}
+	h.rev = resp.Header.Revision
+	var kv *mvccpb.KeyValue
+	if len(resp.Kvs) > 0 {
+		kv = resp.Kvs[0]
+	}
+	for range maxRaces {
+		switch {
+		case kv == nil:
+			h.seen = keyState{}
+			return nil
+		case kv.Lease == 0: // a hand-written value: Put may replace it, Withdraw leaves it
+			h.seen = stateOf(kv)
+			return nil
+		case !h.Owns(clientv3.LeaseID(kv.Lease)):
+			return nil // another's: h.seen must never match it (see Put)
+		}
+		h.seen = stateOf(kv)
+		ok, now, err := h.swap(ctx, clientv3.OpDelete(h.Key))
+		if err != nil {
+			return fmt.Errorf("cannot delete %s: %w", h.Key, err)
+		}
+		if ok {
+			h.seen = keyState{}
+			return nil
+		}
+		kv = now
+	}
+	return fmt.Errorf("cannot delete %s: it changed under every one of %d deletes", h.Key, maxRaces)
 }

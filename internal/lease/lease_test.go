@@ -2,6 +2,7 @@ package lease
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -87,5 +88,134 @@ func TestHolder_Lost(t *testing.T) {
 	}
 	if v, l := get(t, cli, h.Key); v != "again" || l != h.ID() {
 		t.Fatalf("after a new Put: %q on %x", v, l)
+	}
+}
+
+// TestHolder_OwnKeyOnly: a key on another live lease is never replaced nor deleted; a
+// key on no lease (hand-written) is replaced by Put but not deleted by Withdraw.
+func TestHolder_OwnKeyOnly(t *testing.T) {
+	cli, h := setup(t)
+	ctx := context.Background()
+	other, err := cli.Grant(ctx, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, h.Key, "theirs", clientv3.WithLease(other.ID)); err != nil {
+		t.Fatal(err)
+	}
+	err = h.Put(ctx, "mine")
+	var held *HeldError
+	if !errors.Is(err, ErrHeld) || !errors.As(err, &held) || held.Lease != other.ID || held.Value != "theirs" {
+		t.Fatalf("Put over another live lease: %v, want a HeldError naming lease %x", err, other.ID)
+	}
+	if v, l := get(t, cli, h.Key); v != "theirs" || l != other.ID {
+		t.Fatalf("after Put: %q on %x, want the other's record untouched", v, l)
+	}
+	if err := h.Put(ctx, "mine"); !errors.Is(err, ErrHeld) { // and not on the second try either
+		t.Fatalf("second Put: %v, want ErrHeld", err)
+	}
+	if err := h.Withdraw(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, l := get(t, cli, h.Key); v != "theirs" || l != other.ID {
+		t.Fatalf("after Withdraw: %q on %x, want the other's record untouched", v, l)
+	}
+
+	// The other lease goes: the key is free again.
+	if _, err := cli.Revoke(ctx, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Put(ctx, "mine"); err != nil {
+		t.Fatal(err)
+	}
+	if v, l := get(t, cli, h.Key); v != "mine" || l != h.ID() {
+		t.Fatalf("after the other lease went: %q on %x", v, l)
+	}
+
+	// A hand-written value on no lease: replaced by Put, left alone by Withdraw.
+	if _, err := cli.Put(ctx, h.Key, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Put(ctx, "mine"); err != nil {
+		t.Fatal(err)
+	}
+	if v, l := get(t, cli, h.Key); v != "mine" || l != h.ID() {
+		t.Fatalf("hand-written value not replaced: %q on %x", v, l)
+	}
+	if _, err := cli.Put(ctx, h.Key, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Withdraw(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, l := get(t, cli, h.Key); v != "by hand" || l != 0 {
+		t.Fatalf("Withdraw deleted a value that is not on its lease: %q on %x", v, l)
+	}
+}
+
+// TestHolder_FormerLease: a key left on a lease the holder dropped (a put whose answer was
+// lost, a lease etcd restored after a restart) is still the holder's: Put moves it to the
+// new lease, Withdraw deletes it.
+func TestHolder_FormerLease(t *testing.T) {
+	cli, h := setup(t)
+	ctx := context.Background()
+	if err := h.Put(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	old := h.ID()
+	h.Drop()
+	if !h.Owns(old) || h.Owns(0) {
+		t.Fatalf("Owns(%x) = false after Drop, or Owns(0) = true", old)
+	}
+	// Make the holder's view stale, as a lost answer does: the key changes on the old lease.
+	if _, err := cli.Put(ctx, h.Key, "a2", clientv3.WithLease(old)); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Put(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if v, l := get(t, cli, h.Key); v != "b" || l != h.ID() || l == old {
+		t.Fatalf("after Put on a new lease: %q on %x (old %x)", v, l, old)
+	}
+	cur := h.ID()
+	h.Drop()
+	if err := h.Withdraw(ctx); err != nil { // no current lease: the key is on a dropped one
+		t.Fatal(err)
+	}
+	if v, _ := get(t, cli, h.Key); v != "" {
+		t.Fatalf("Withdraw left %q on the dropped lease %x", v, cur)
+	}
+	if h.Rev() == 0 {
+		t.Fatal("Rev still 0 after answers from etcd")
+	}
+}
+
+// TestHolder_Adopt: before its first Put, a holder adopts a key on another live lease
+// holding exactly its value (its own previous run, killed); after it, never.
+func TestHolder_Adopt(t *testing.T) {
+	cli, h := setup(t)
+	ctx := context.Background()
+	prev, err := cli.Grant(ctx, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, h.Key, "same", clientv3.WithLease(prev.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Put(ctx, "same"); err != nil {
+		t.Fatalf("first Put over an identical record: %v", err)
+	}
+	if v, l := get(t, cli, h.Key); v != "same" || l != h.ID() || h.Adopted() != prev.ID {
+		t.Fatalf("after adoption: %q on %x, Adopted %x; want it on %x adopted from %x", v, l, h.Adopted(), h.ID(), prev.ID)
+	}
+	// Another live lease puts the same value back: no second adoption, no fight.
+	if _, err := cli.Put(ctx, h.Key, "same", clientv3.WithLease(prev.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Put(ctx, "same"); !errors.Is(err, ErrHeld) {
+		t.Fatalf("Put after the first one over another live lease: %v, want ErrHeld", err)
+	}
+	if _, l := get(t, cli, h.Key); l != prev.ID {
+		t.Fatalf("the other lease's record was taken: now on %x", l)
 	}
 }
