@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/rundock/rundock/internal/render"
 	"github.com/rundock/rundock/internal/spec"
 	"github.com/rundock/rundock/internal/testenv"
 	"github.com/rundock/rundock/internal/tree"
@@ -258,5 +260,28 @@ func TestFileDiff_Unified(t *testing.T) {
 				t.Errorf("patched file %q, want %q; diff:\n%s", got, c.after, d.Unified())
 			}
 		})
+	}
+}
+
+// TestApply_EnvDiffRedacted: the diff of the env file shows keys and which values changed,
+// never a value (issue 13: secrets in diffs).
+func TestApply_EnvDiffRedacted(t *testing.T) {
+	svc := testService(t)
+	tr := testTree("#!/bin/sh\n")
+	tr.Files = append(tr.Files, tree.File{Path: render.EnvPath, Mode: 0o600, Data: []byte("DB_PASSWORD=hunter2\nMODE=prod\n")})
+	if res := run(t, svc, tr, Options{Diff: true}); strings.Contains(fmt.Sprint(res.Diff), "hunter2") {
+		t.Errorf("the diff of a new env file shows the secret: %+v", res.Diff)
+	}
+	if fi, err := os.Stat(filepath.Join(svc.SvDir, "docker-web", render.EnvPath)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("env file %v %v, want mode 0600", fi, err)
+	}
+	tr.Files[len(tr.Files)-1].Data = []byte("DB_PASSWORD=correct-horse\nMODE=prod\n")
+	res := run(t, svc, tr, Options{CheckMode: true, Diff: true})
+	out := fmt.Sprint(res.Diff)
+	if strings.Contains(out, "hunter2") || strings.Contains(out, "correct-horse") {
+		t.Errorf("the diff shows a secret: %s", out)
+	}
+	if !strings.Contains(out, "DB_PASSWORD=(secret, changed)") || !strings.Contains(out, "MODE=(secret)\n") {
+		t.Errorf("the diff does not say which key changed: %s", out)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/rundock/rundock/internal/render"
 	"github.com/rundock/rundock/internal/safefs"
@@ -149,7 +150,39 @@ func diffs(dir string, changes []fileChange) []FileDiff {
 			d.After = string(c.data)
 			d.AfterMode = modeString(c.mode)
 		}
+		if c.path == render.EnvPath {
+			d.Before, d.After = redactEnv(d.Before, d.After)
+		}
 		out = append(out, d)
 	}
 	return out
+}
+
+// redactEnv shows an env file's keys and which values changed, never a value: diffs go to
+// Ansible's output, the CLI and CI logs.
+func redactEnv(before, after string) (string, string) {
+	parse := func(s string) (keys []string, vals map[string]string) {
+		vals = map[string]string{}
+		for _, l := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
+			if k, v, ok := strings.Cut(l, "="); ok {
+				keys = append(keys, k)
+				vals[k] = v
+			}
+		}
+		return keys, vals
+	}
+	bk, bv := parse(before)
+	ak, av := parse(after)
+	var b, a strings.Builder
+	for _, k := range bk {
+		b.WriteString(k + "=(secret)\n")
+	}
+	for _, k := range ak {
+		if v, ok := bv[k]; ok && v != av[k] {
+			a.WriteString(k + "=(secret, changed)\n")
+		} else {
+			a.WriteString(k + "=(secret)\n")
+		}
+	}
+	return b.String(), a.String()
 }

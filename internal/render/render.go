@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -78,12 +79,14 @@ type runData struct {
 	AnnounceAlias      string // ANNOUNCE_IP=$ALIAS, when ANNOUNCE_IP is used
 	AnnounceHost       string // ANNOUNCE_IP='HOST', when the host option sets it
 	PublishAnnounce    bool
-	EnvKeys            []string
-	InspectFormat      string
-	ControlTimeout     int
-	MinUptime          int
-	MaxBackoff         int
-	AnnouncerPort      int
+	// EnvFilePath is the tree's env file (0600, root only), when env is set: env values stay
+	// off docker's argv (readable in /proc by every user) and out of the 0755 run script.
+	EnvFilePath    string
+	InspectFormat  string
+	ControlTimeout int
+	MinUptime      int
+	MaxBackoff     int
+	AnnouncerPort  int
 	// StateDir is the tree's state directory (drain and maintenance markers, the previous
 	// tree, the last deploy); AnnouncerDir the announcer's service directory.
 	StateDir, AnnouncerDir string
@@ -107,6 +110,20 @@ func Dir(name string) string { return "docker-" + name }
 
 // AnnouncerPath is the announcer service's directory inside a tree.
 const AnnouncerPath = "announcer"
+
+// EnvPath is the env file inside a tree: env's KEY=VALUE lines for docker run --env-file,
+// readable by root only.
+const EnvPath = "env"
+
+// EnvFileData is the env file of env: one KEY=VALUE line per variable, sorted. docker reads
+// each value literally up to the end of its line; spec refuses values with a newline.
+func EnvFileData(env map[string]string) []byte {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		b.WriteString(k + "=" + env[k] + "\n")
+	}
+	return []byte(b.String())
+}
 
 // StatePath is the directory inside a tree where rundock and the scripts keep state that is
 // not rendered: the drain and maintenance markers, the previous tree and the last deploy.
@@ -154,10 +171,9 @@ func Render(s spec.Service) (tree.Tree, error) {
 	if s.AnnounceAs == spec.AnnounceContainer {
 		d.AnnouncerPort = s.Port
 	}
-	for k := range s.Env {
-		d.EnvKeys = append(d.EnvKeys, k)
+	if len(s.Env) > 0 {
+		d.EnvFilePath = path.Join(s.SvDir, Dir(s.Name), EnvPath)
 	}
-	slices.Sort(d.EnvKeys)
 
 	used := map[string]bool{}
 	for _, w := range s.ArgWords {
@@ -217,6 +233,9 @@ func Render(s spec.Service) (tree.Tree, error) {
 		if err := add(st.path, st.tmpl, st.data); err != nil {
 			return tree.Tree{}, err
 		}
+	}
+	if len(s.Env) > 0 {
+		t.Files = append(t.Files, tree.File{Path: EnvPath, Mode: 0o600, Data: EnvFileData(s.Env)})
 	}
 	if s.Announce != 0 {
 		t.Services = append(t.Services, layout[1])

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +40,9 @@ func dump(t tree.Tree) []byte {
 func checkSyntax(t testing.TB, tr tree.Tree) {
 	t.Helper()
 	for _, f := range tr.Files {
+		if f.Mode&0o111 == 0 {
+			continue // data (the env file), not a script
+		}
 		cmd := exec.Command("sh", "-n")
 		cmd.Stdin = bytes.NewReader(f.Data)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -460,8 +465,9 @@ func FuzzFromMap(f *testing.F) {
 		if hostname == "" {
 			hostname = "h-" + name
 		}
+		envFile := path.Join(spec.DefaultSvDir, Dir(name), EnvPath)
 		want := []string{"run", "--rm", "--name", name, "--pull", "missing", "--hostname", hostname, "--stop-timeout", "10",
-			"--env", "V=" + envVal, "-p", stubIP + ":8080:8080"}
+			"--env-file", envFile, "-p", stubIP + ":8080:8080"}
 		if healthCmd != "" {
 			want = append(want, "--health-cmd", healthCmd)
 		}
@@ -469,6 +475,11 @@ func FuzzFromMap(f *testing.F) {
 		want = append(want, image, cmdWord, "x")
 		if !reflect.DeepEqual(argv, want) {
 			t.Fatalf("docker got %q, want %q", argv, want)
+		}
+		// The value is in the root-only env file, never on argv.
+		i := slices.IndexFunc(tr.Files, func(f tree.File) bool { return f.Path == EnvPath })
+		if i < 0 || string(tr.Files[i].Data) != "V="+envVal+"\n" || tr.Files[i].Mode != 0o600 {
+			t.Fatalf("env file %+v, want V=%s with mode 0600", tr.Files[i], envVal)
 		}
 	})
 }

@@ -76,7 +76,7 @@ func TestRender_UnderRunit(t *testing.T) {
 	name := runitPrefix + "web"
 	s, err := spec.FromMap(map[string]any{
 		"name": name, "image": image, "pull": "never", "announce": port, "port": 8080,
-		"env": map[string]any{"INSTANCE": "it's me"}, "stop_timeout": 5,
+		"env": map[string]any{"INSTANCE": "it's me"}, "stop_timeout": 5, "drain": 1,
 		"health_cmd": "/echo -check", "health_interval": "1s", "health_timeout": "2s",
 		"log_dir": r.LogDir, "sv_dir": r.SvDir, "service_dir": r.ServiceDir, "bin_dir": r.BinDir,
 	}, "h")

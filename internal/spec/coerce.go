@@ -222,7 +222,8 @@ func toMap(name string, val any) (map[string]string, error) {
 		}
 		s, ok := scalar(v)
 		if !ok {
-			return nil, optErr(ErrBadType, name, "the value of %s is %s, not a string (quote it)", k, describe(v))
+			// Named by its key and kind only: an env value may be a secret.
+			return nil, optErr(ErrBadType, name, "the value of %s is %s, not a string (quote it)", k, kindOf(v))
 		}
 		out[k] = s
 	}
@@ -277,4 +278,17 @@ func splitPairs(name, s string) (map[string]string, error) {
 		out[k] = v
 	}
 	return out, nil
+}
+
+// kindOf names what kind of value val is, without the value itself.
+func kindOf(val any) string {
+	switch val.(type) {
+	case bool:
+		return describe(val) // true or false: no secret, and it says what YAML read
+	case []any:
+		return "a list"
+	case map[string]any, map[any]any:
+		return "a map"
+	}
+	return "a number"
 }

@@ -134,7 +134,7 @@ func TestFromMap_Errors(t *testing.T) {
 		{"ErrEnvShellKey", map[string]any{"env": "A;B=1"}, ErrBadValue, []string{"option env", `"A;B"`}},
 		{"ErrEnvPairs", map[string]any{"env": "A=1 B"}, ErrBadType, []string{"option env", `"B"`, "KEY=VALUE"}},
 		{"ErrEnvJSON", map[string]any{"env": `{"A": 1`}, ErrBadType, []string{"option env", "JSON"}},
-		{"ErrEnvNewline", map[string]any{"env": map[string]any{"A": "x\ny"}}, ErrBadValue, []string{"option env", `"x\ny"`}},
+		{"ErrEnvNewline", map[string]any{"env": map[string]any{"A": "x\ny"}}, ErrBadValue, []string{"option env", "the value of A", "not shown"}},
 		{"ErrEnvList", map[string]any{"env": []any{"A=1"}}, ErrBadType, []string{"option env", "not a map"}},
 		{"ErrPublish", map[string]any{"ports": "80"}, ErrBadValue, []string{"option ports", `"80"`}},
 		{"ErrPublishRange", map[string]any{"ports": "80:99999"}, ErrBadValue, []string{"option ports", `"99999"`}},
@@ -396,5 +396,22 @@ func TestValidate_HandBuilt(t *testing.T) {
 	s.Name = "web\ntouch /x"
 	if _, err := Validate(s); err == nil {
 		t.Fatal("Validate accepted a name with a newline")
+	}
+}
+
+// TestFromMap_EnvSecretNotEchoed: an env value may be a password; a bad one is named by its
+// key, never shown (issue 13: secrets in error messages).
+func TestFromMap_EnvSecretNotEchoed(t *testing.T) {
+	for _, val := range []any{"hunter2\x00", "hunter2\u202e", []any{"hunter2"}, map[string]any{"hunter2": "x"}} {
+		_, err := FromMap(map[string]any{"name": "db", "image": "postgres", "env": map[string]any{"POSTGRES_PASSWORD": val}}, "h")
+		if err == nil {
+			t.Fatalf("env value %q accepted", val)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("the error shows the secret: %v", err)
+		}
+		if !strings.Contains(err.Error(), "POSTGRES_PASSWORD") {
+			t.Errorf("the error does not name the key: %v", err)
+		}
 	}
 }

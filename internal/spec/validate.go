@@ -3,6 +3,7 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -135,10 +136,20 @@ func controlChars(s *Service, errs *[]error) map[string]bool {
 		case reflect.Slice:
 			vals = f.Interface().([]string)
 		case reflect.Map:
-			for k, val := range f.Interface().(map[string]string) {
-				vals = append(vals, k, val)
+			// env: a value may be a secret, so a bad one is named by its key only.
+			m := f.Interface().(map[string]string)
+			for _, k := range slices.Sorted(maps.Keys(m)) {
+				if msg := badChar(k); msg != "" {
+					*errs = append(*errs, optErr(ErrBadValue, name, "the key %q %s", k, msg))
+					bad[name] = true
+					break
+				}
+				if msg := badChar(m[k]); msg != "" {
+					*errs = append(*errs, optErr(ErrBadValue, name, "the value of %s (not shown: it may be a secret) %s", k, msg))
+					bad[name] = true
+					break
+				}
 			}
-			slices.Sort(vals)
 		}
 		for _, val := range vals {
 			if msg := badChar(val); msg != "" {
