@@ -45,3 +45,15 @@ clean:
 .PHONY: generate
 generate:
 	$(GO) run ./internal/spec/gendoc
+
+# Debian package bin/rundock_VERSION_ARCH.deb (nfpm; GOARCH=arm64 make deb for another
+# architecture) and Ansible collection bin/rundock-rundock-VERSION.tar.gz (ansible-galaxy;
+# COLLECTION_ARCHES, default "amd64 arm64"). packaging/README.md says what is in them;
+# integration/pkg tests both (go test -count=1 -v -run 'TestDeb|TestCollection' ./integration/pkg).
+.PHONY: deb collection
+deb:
+	bash scripts/setup-pkg.sh
+	bash packaging/build-deb.sh
+
+collection:
+	bash packaging/build-collection.sh

@@ -47,6 +47,8 @@ if ! "$GOBIN/coredns" -version 2>/dev/null | grep -q "CoreDNS-${COREDNS_VERSION#
     || die "cannot build CoreDNS ${COREDNS_VERSION}"
 fi
 
+# nfpm and lintian, for make deb and the package tests (integration/pkg).
+bash "$(dirname "$0")/setup-pkg.sh"
 for c in runsvdir runsv sv svlogd etcd nginx ansible ansible-doc dig docker; do
   command -v "$c" >/dev/null 2>&1 || die "$c is still missing after setup"
 done
