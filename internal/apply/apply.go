@@ -82,11 +82,20 @@ func Render(svc spec.Service) (tree.Tree, error) {
 // applied; when err is set, the last one is the failure, its Msg the error.
 func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, error) {
 	trees := make([]tree.Tree, len(svcs))
+	keys := map[string]string{} // record key -> service
 	for i, s := range svcs {
 		var err error
 		if trees[i], err = Render(s); err != nil {
 			return nil, err
 		}
+		if s.Announce == 0 {
+			continue
+		}
+		k, _ := render.RecordKey(s)
+		if prev, ok := keys[k]; ok {
+			return nil, fmt.Errorf("cannot apply %s and %s together: both would announce %s; give one of them another instance or announce_name", prev, s.Name, k)
+		}
+		keys[k] = s.Name
 	}
 	var results []Result
 	var failed error
@@ -117,7 +126,9 @@ func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, 
 // changes nothing on disk.
 func Apply(ctx context.Context, svc spec.Service, t tree.Tree, opt Options) (Result, error) {
 	res := Result{Name: svc.Name, State: string(svc.State)}
-	if !opt.CheckMode {
+	removing := svc.State == spec.StateDisabled || svc.State == spec.StateAbsent
+	if ok, _ := safefs.Exists(svc.SvDir); !opt.CheckMode && (ok || !removing) {
+		// Without sv_dir there is no tree to remove: no lock (nor sv_dir) is created.
 		unlock, err := lock(ctx, svc.SvDir)
 		if err != nil {
 			return res, err

@@ -285,3 +285,78 @@ func TestApply_EnvDiffRedacted(t *testing.T) {
 		t.Errorf("the diff does not say which key changed: %s", out)
 	}
 }
+
+// TestApply_AbsentUnknownCreatesNothing: absent (or disabled) of a service that was never
+// installed leaves no sv_dir and no lock behind (issue 13).
+func TestApply_AbsentUnknownCreatesNothing(t *testing.T) {
+	for _, state := range []spec.State{spec.StateAbsent, spec.StateDisabled} {
+		svc := testService(t)
+		svc.State = state
+		if res := run(t, svc, tree.Tree{}, Options{}); res.Changed {
+			t.Errorf("%s of an unknown service: changed", state)
+		}
+		if _, err := os.Lstat(svc.SvDir); err == nil {
+			t.Errorf("%s of an unknown service created %s", state, svc.SvDir)
+		}
+	}
+}
+
+// TestApply_ForeignLinkLeftAlone: a link in service_dir with the service's link name that
+// points outside its tree is someone else's: no state stops, unlinks or replaces it.
+func TestApply_ForeignLinkLeftAlone(t *testing.T) {
+	for _, state := range []spec.State{spec.StateDisabled, spec.StateAbsent, spec.StateEnabled} {
+		svc := testService(t)
+		other := t.TempDir()
+		os.MkdirAll(svc.ServiceDir, 0o755)
+		link := filepath.Join(svc.ServiceDir, "docker-web")
+		if err := os.Symlink(other, link); err != nil {
+			t.Fatal(err)
+		}
+		svc.State = state
+		_, err := Apply(context.Background(), svc, testTree("#!/bin/sh\n"), Options{Containers: noContainers{}})
+		if !errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), other) {
+			t.Errorf("%s: error %v, want ErrNotOurs naming %s", state, err, other)
+		}
+		if got, _ := os.Readlink(link); got != other {
+			t.Errorf("%s: the foreign link now points to %q", state, got)
+		}
+	}
+}
+
+// TestApply_SharedRecordRefused: two services on one host whose announcers would write one
+// key are refused, the second before it changes anything (issue 13 point 4).
+func TestApply_SharedRecordRefused(t *testing.T) {
+	root := t.TempDir()
+	mk := func(name string) (spec.Service, tree.Tree) {
+		s, err := spec.FromMap(map[string]any{"name": name, "image": "nginx", "announce": 80, "announce_name": "web",
+			"instance": "h1", "state": "present", "sv_dir": filepath.Join(root, "sv"), "service_dir": filepath.Join(root, "service")}, "h1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := render.Render(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, tr
+	}
+	a, ta := mk("web-a")
+	run(t, a, ta, Options{})
+	b, tb := mk("web-b")
+	before := testenv.Snapshot(root)
+	_, err := Apply(context.Background(), b, tb, Options{Containers: noContainers{}})
+	if err == nil || !strings.Contains(err.Error(), "/skydns/com/example/prod/s/web/h1") || !strings.Contains(err.Error(), "docker-web-a") {
+		t.Fatalf("second service with the same record: error %v, want one naming the key and the other tree", err)
+	}
+	if testenv.Snapshot(root) != before {
+		t.Error("the refused apply changed the disk")
+	}
+	root = t.TempDir()
+	c, _ := mk("web-c")
+	d, _ := mk("web-d")
+	if _, err := Services(context.Background(), []spec.Service{c, d}, Options{Containers: noContainers{}}); err == nil || !strings.Contains(err.Error(), "both would announce") {
+		t.Errorf("one apply of two new services with the same record: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "sv", "docker-web-c")); err == nil {
+		t.Error("the refused apply installed the first service")
+	}
+}

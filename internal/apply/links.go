@@ -38,6 +38,9 @@ func planLinks(serviceDir, root string, t tree.Tree) (changes []linkChange, stal
 				return nil, nil, fmt.Errorf("cannot read link %s: %w", link, err)
 			}
 			if filepath.Clean(cur) != target {
+				if !inside(absLink(serviceDir, cur), root) {
+					return nil, nil, foreignLink(link, cur, root)
+				}
 				changes = append(changes, linkChange{link, target})
 			}
 		}
@@ -54,8 +57,26 @@ func planLinks(serviceDir, root string, t tree.Tree) (changes []linkChange, stal
 	return changes, stale, nil
 }
 
-// ourLinks lists the symlinks in service_dir that point into the tree at root, or carry
-// its link names (dir, dir.*).
+// absLink is a link's target as an absolute, clean path.
+func absLink(serviceDir, target string) string {
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(serviceDir, target)
+	}
+	return filepath.Clean(target)
+}
+
+// inside reports whether p is root or below it.
+func inside(p, root string) bool {
+	return p == root || strings.HasPrefix(p, root+string(filepath.Separator))
+}
+
+func foreignLink(link, target, root string) error {
+	return fmt.Errorf("cannot manage %s: %w: it points to %s, outside %s; rundock leaves another service alone: remove it (rm %s) or point it into %s",
+		link, ErrNotOurs, target, root, link, root)
+}
+
+// ourLinks lists the symlinks in service_dir that point into the tree at root. A link with
+// one of its names (dir, dir.*) that points elsewhere is refused.
 func ourLinks(serviceDir, root, dir string) ([]string, error) {
 	entries, err := os.ReadDir(serviceDir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -74,13 +95,13 @@ func ourLinks(serviceDir, root, dir string) ([]string, error) {
 		if err != nil {
 			continue
 		}
-		if !filepath.IsAbs(target) {
-			target = filepath.Join(serviceDir, target)
-		}
-		target = filepath.Clean(target)
-		if target == root || strings.HasPrefix(target, root+string(filepath.Separator)) ||
-			e.Name() == dir || strings.HasPrefix(e.Name(), dir+".") {
+		target = absLink(serviceDir, target)
+		switch {
+		case inside(target, root):
 			out = append(out, p)
+		case e.Name() == dir || strings.HasPrefix(e.Name(), dir+"."):
+			// Our link name, someone else's service: never stopped or unlinked by us.
+			return nil, foreignLink(p, target, root)
 		}
 	}
 	return out, nil

@@ -175,6 +175,9 @@ func (pl *planner) present(ctx context.Context, link bool) error {
 	if len(pl.tree.Files) == 0 {
 		return fmt.Errorf("cannot install %s: nothing was rendered (image missing?)", pl.svc.Name)
 	}
+	if err := sharedRecord(pl.svc.SvDir, pl.tree); err != nil {
+		return err
+	}
 	d, err := compareTree(pl.root, pl.tree.Files)
 	if err != nil {
 		return err

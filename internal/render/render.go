@@ -13,6 +13,8 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/rundock/rundock/internal/defaults"
+	"github.com/rundock/rundock/internal/skydns"
 	"github.com/rundock/rundock/internal/spec"
 	"github.com/rundock/rundock/internal/tree"
 	"github.com/rundock/rundock/templates"
@@ -92,6 +94,9 @@ type runData struct {
 	StateDir, AnnouncerDir string
 	// Drain is the drain in seconds when the service is announced, else 0.
 	Drain int
+	// RecordKey is the etcd key the announcer writes; apply reads it back from the
+	// rendered announcer/run to refuse two services that would share one record.
+	RecordKey string
 	// RunPull is run's --pull: apply pulls before it stops the old container, so with
 	// pull always a restart by runit uses the image apply pulled (a registry outage does
 	// not keep the service down), and missing and never stay as given.
@@ -110,6 +115,14 @@ func Dir(name string) string { return "docker-" + name }
 
 // AnnouncerPath is the announcer service's directory inside a tree.
 const AnnouncerPath = "announcer"
+
+// RecordKeyLine starts the line of a rendered announcer/run that names its record's key.
+const RecordKeyLine = "# record: "
+
+// RecordKey is the etcd key of the record s's announcer keeps.
+func RecordKey(s spec.Service) (string, error) {
+	return skydns.InstanceKey(defaults.Prefix, s.Domain, s.AnnounceName, s.Instance)
+}
 
 // EnvPath is the env file inside a tree: env's KEY=VALUE lines for docker run --env-file,
 // readable by root only.
@@ -164,6 +177,9 @@ func Render(s spec.Service) (tree.Tree, error) {
 	}
 	if s.Announce != 0 {
 		d.Drain = s.Drain
+		if d.RecordKey, err = RecordKey(s); err != nil {
+			return tree.Tree{}, fmt.Errorf("cannot render service %q: %w", s.Name, err)
+		}
 	}
 	if s.Pull == spec.PullAlways {
 		d.RunPull = spec.PullMissing

@@ -483,3 +483,43 @@ func FuzzFromMap(f *testing.F) {
 		}
 	})
 }
+
+// TestRender_LogRunRefusesSymlink: log/run never logs through a symlink planted where its
+// directory goes, and makes the directory 0750 (issue 13: logs readable by every user).
+func TestRender_LogRunRefusesSymlink(t *testing.T) {
+	testenv.Need(t, "sh")
+	logDir := t.TempDir()
+	s, err := spec.FromMap(map[string]any{"name": "web", "image": "nginx", "log_dir": logDir}, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := Render(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(tr.Files, func(f tree.File) bool { return f.Path == "log/run" })
+	// Everything up to svlogd, which the test does not run.
+	script := strings.Replace(string(tr.Files[i].Data), "exec svlogd", "exit 0 #", 1)
+	run := func() error {
+		cmd := exec.Command("sh", "-c", script)
+		cmd.Dir = t.TempDir()
+		return cmd.Run()
+	}
+	victim := t.TempDir()
+	if err := os.Symlink(victim, filepath.Join(logDir, "web")); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(); err == nil {
+		t.Error("log/run accepted a symlinked log directory")
+	}
+	if entries, _ := os.ReadDir(victim); len(entries) != 0 {
+		t.Errorf("log/run wrote through the symlink: %v", entries)
+	}
+	os.Remove(filepath.Join(logDir, "web"))
+	if err := run(); err != nil {
+		t.Fatalf("log/run: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(logDir, "web")); err != nil || fi.Mode().Perm() != 0o750 {
+		t.Errorf("log directory %v %v, want mode 0750", fi, err)
+	}
+}
