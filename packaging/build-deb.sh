@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# build-deb.sh (make deb) builds bin/rundock_VERSION_ARCH.deb with nfpm: static, stripped
-# rundock and announcer for GOARCH (default: this machine's), whose default bin_dir is the
-# package's /usr/bin; the module documentation generated for that default; the rundock
-# upstreams runit service rendered by rundock itself; README, examples, copyright and a
-# Debian changelog.
-# Needs nfpm (scripts/setup-pkg.sh, run by make setup). It prints the path of the package on its last line.
+# build-deb.sh (make deb) builds bin/rundock_VERSION_ARCH.deb with nfpm: rundock and
+# announcer for GOARCH (default: this machine's; PIE, stripped, no cgo) whose default bin_dir
+# is the package's /usr/bin; the module documentation generated for that default; the rundock
+# upstreams runit service rendered by rundock itself; manual pages from --help; README,
+# examples, copyright and a Debian changelog. Needs nfpm (scripts/setup-pkg.sh, run by make
+# setup). It prints the path of the package on its last line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +47,11 @@ staged="'$(cd "$STAGE/host" && pwd -P)/rundock'"
 sed -i "s|$staged|'$BIN_DIR/rundock'|" "$STAGE/sv/rundock-upstreams/run"
 grep -q "^exec '$BIN_DIR/rundock' 'upstreams'" "$STAGE/sv/rundock-upstreams/run" \
   || { echo "build-deb: the rendered upstreams run script does not call $BIN_DIR/rundock" >&2; exit 1; }
+
+mkdir -p "$STAGE/man"
+GOARCH= go run -ldflags "$ldflags" ./packaging/manpage -o "$STAGE/man" -version "$DEB_VERSION" \
+  -date "$(TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%d 2>/dev/null || date -u +%F)"
+gzip -9nf "$STAGE/man/rundock.1" "$STAGE/man/announcer.1"
 
 cp README.md "$STAGE/doc/README.md"
 cp -r examples "$STAGE/doc/examples"

@@ -20,6 +20,8 @@ var debFiles = []string{
 	"/usr/share/ansible/plugins/modules/rundock.yml",
 	"/usr/share/rundock/sv/rundock-upstreams/run",
 	"/usr/share/rundock/sv/rundock-upstreams/log/run",
+	"/usr/share/man/man1/rundock.1.gz",
+	"/usr/share/man/man1/announcer.1.gz",
 	"/usr/share/doc/rundock/README.md",
 	"/usr/share/doc/rundock/copyright",
 	"/usr/share/doc/rundock/changelog.gz",
