@@ -52,7 +52,7 @@ generate:
 # integration/pkg tests both (go test -count=1 -v -run 'TestDeb|TestCollection' ./integration/pkg).
 .PHONY: deb collection
 deb:
-	bash scripts/setup-pkg.sh
+	bash scripts/setup-pkg.sh nfpm
 	bash packaging/build-deb.sh
 
 collection:

@@ -11,7 +11,10 @@ GOBIN=${GOBIN:-$(go env GOPATH)/bin}
 step() { printf '==> setup-pkg: %s\n' "$*" >&2; }
 die() { printf 'setup-pkg: %s\n' "$*" >&2; exit 1; }
 
-if ! command -v lintian >/dev/null 2>&1; then
+# "setup-pkg.sh nfpm" (make deb) installs only what building needs; lintian is for the tests.
+only=${1:-all}
+
+if [ "$only" != nfpm ] && ! command -v lintian >/dev/null 2>&1; then
   [ "$(id -u)" = 0 ] || die "need root to install lintian: run 'sudo make setup'"
   step "apt-get install lintian"
   export DEBIAN_FRONTEND=noninteractive
@@ -27,6 +30,10 @@ if ! go version -m "$GOBIN/nfpm" 2>/dev/null | grep -Eq "^[[:space:]]+mod[[:spac
     || die "cannot build nfpm ${NFPM_VERSION}"
 fi
 
+if [ "$only" = nfpm ]; then
+  step "ready: nfpm ${NFPM_VERSION}"
+  exit 0
+fi
 for c in lintian dpkg dpkg-deb ansible-galaxy ansible-playbook; do
   command -v "$c" >/dev/null 2>&1 || die "$c is still missing after setup"
 done
