@@ -81,6 +81,10 @@ func Files(dir string) ([]string, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w in %s: the directory does not exist", ErrNoLog, dir)
 		}
+		if errors.Is(err, fs.ErrPermission) {
+			// rundock's log/run makes the directories 0750 root: logs can hold secrets.
+			return nil, fmt.Errorf("cannot read the log directory %s: %w (run as root)", dir, err)
+		}
 		return nil, fmt.Errorf("cannot read the log directory %s: %w", dir, err)
 	}
 	var files []string
