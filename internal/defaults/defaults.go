@@ -20,6 +20,9 @@ const (
 	ServiceDir = "/etc/service"
 	// LogDir holds the svlogd directories of the services.
 	LogDir = "/var/log/rundock"
-	// BinDir is where the rendered scripts find rundock and announcer.
-	BinDir = "/usr/local/bin"
 )
+
+// BinDir is where the rendered scripts find rundock and announcer. A variable, not a
+// constant, so a distribution package sets its own at link time (make deb:
+// -X github.com/rundock/rundock/internal/defaults.BinDir=/usr/bin).
+var BinDir = "/usr/local/bin"
