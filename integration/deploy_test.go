@@ -615,3 +615,36 @@ func TestDeploy_Killed(t *testing.T) {
 		}
 	})
 }
+
+// TestDeploy_RecordHeals: a live record deleted with etcdctl is back within a second; a
+// deliberate sv down of the announcer is not undone.
+func TestDeploy_RecordHeals(t *testing.T) {
+	testenv.Need(t, "etcdctl")
+	e := newDepEnv(t)
+	e.mustApply(t, e.opts("a", e.images["v1"])...)
+	testenv.Eventually(t, 30*time.Second, "instance a announced", func() bool { return e.record(t, "a") != "" })
+	k, _ := skydns.InstanceKey(skydns.DefaultPrefix, upDomain, "dep", "a")
+	var worst time.Duration
+	for i := 0; i < 5; i++ {
+		del := exec.Command("etcdctl", "--endpoints", e.etcd.Endpoint, "del", "--prefix", "/skydns/")
+		del.Env = append(os.Environ(), "ETCDCTL_API=3")
+		if out, err := del.CombinedOutput(); err != nil {
+			t.Fatalf("etcdctl del: %v %s", err, out)
+		}
+		d := testenv.Eventually(t, 5*time.Second, "record back after etcdctl del", func() bool { return e.record(t, "a") != "" })
+		worst = max(worst, d)
+	}
+	t.Logf("FIGURE etcdctl del --prefix of a live record -> back: worst of 5 %s (%s)", worst.Round(time.Millisecond), k)
+	if worst > time.Second {
+		t.Errorf("the record took %s to come back, want within 1 s", worst)
+	}
+	ann := filepath.Join(e.r.SvDir, "docker-"+depPrefix+"a", "announcer")
+	if out, err := exec.Command("sv", "-w", "10", "down", ann).CombinedOutput(); err != nil {
+		t.Fatalf("sv down announcer: %v %s", err, out)
+	}
+	testenv.Eventually(t, 5*time.Second, "record withdrawn by sv down of the announcer", func() bool { return e.record(t, "a") == "" })
+	time.Sleep(3 * time.Second)
+	if r := e.record(t, "a"); r != "" {
+		t.Errorf("the record %s came back with the announcer down", r)
+	}
+}
