@@ -197,6 +197,7 @@ wait_for 10 "backend-a withdrawn from DNS" sh -c "[ \$(dig @127.0.0.1 -p $dns_po
 info "record gone $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}') s after sv down; the container serves on for the drain (dns_ttl, 10 s)"
 info "backend.$zone A now:"; dig_short "backend.$zone" A | sed 's/^/      /'
 wait_for 10 "upstreams re-rendered" sh -c "! grep -q 127.0.0.2 $demo/nginx/upstreams.conf"
+sleep 1 # nginx -s reload: the new workers take over
 info "upstream approach:"; tally "http://127.0.0.1:$http_port/" 6
 sleep 5 # the resolver caches for valid=5s
 info "resolver approach (after its 5 s cache):"; tally "http://127.0.0.1:$resolver_port/" 6
