@@ -140,7 +140,7 @@ func (e *executor) waitServing(ctx context.Context) error {
 		e.deploy = Deploy{Outcome: OutcomeDeploying, Image: svc.Image, Started: time.Now()}
 	}
 	if !svc.Wait {
-		e.deploy.Outcome, e.deploy.Ended = "started, not waited for", time.Now()
+		e.deploy.Outcome, e.deploy.Ended = OutcomeStarted, time.Now()
 		return writeDeploy(e.p.Root, e.deploy)
 	}
 	old := ""

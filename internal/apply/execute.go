@@ -84,10 +84,12 @@ func Execute(ctx context.Context, p Plan, c Containers, log *slog.Logger) (Outco
 	}
 	e := &executor{p: p, c: c, log: log}
 	var err error
+	report(ctx, Event{Service: p.Service.Name, Step: StepApply})
 	for _, a := range p.Actions {
 		if a.IfImageMoved && !e.moved {
 			continue
 		}
+		report(ctx, actionEvent(p.Service.Name, a, stopWait(p.Service)))
 		if !a.Quiet {
 			log.Info(a.String(), "service", p.Service.Name)
 			e.changed = true

@@ -29,11 +29,13 @@ func waitServing(ctx context.Context, svc spec.Service, root string, c Container
 	if notID != "" {
 		// The old container drains and stops first; wait_timeout counts from then.
 		stop := time.Now().Add(stopWait(svc))
+		tk := newTicker(ctx, svc.Name, StepDrain, stopWait(svc))
 		for {
 			ct, err := c.Inspect(ctx, svc.Name)
 			if err == nil && ct.ID != notID {
 				break
 			}
+			tk.tick("draining and stopping the old container " + short(notID))
 			if time.Now().After(stop) {
 				return ct, fmt.Errorf("%s: the old container %s still runs after %s (drain %d s, stop_timeout %d s): check sv status %s", svc.Name, short(notID), stopWait(svc), svc.Drain, svc.StopTimeout, root)
 			}
@@ -58,6 +60,7 @@ func waitServing(ctx context.Context, svc spec.Service, root string, c Container
 	}
 	var last Container
 	var missing string
+	tk := newTicker(ctx, svc.Name, WaitServing, time.Duration(svc.WaitTimeout)*time.Second)
 	for {
 		ct, err := c.Inspect(ctx, svc.Name)
 		switch {
@@ -82,6 +85,7 @@ func waitServing(ctx context.Context, svc spec.Service, root string, c Container
 		if missing == "" {
 			return ct, nil
 		}
+		tk.tick("waiting for serving: " + missing)
 		if time.Now().After(deadline) {
 			break
 		}

@@ -5,6 +5,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/rundock/rundock/internal/render"
 	"github.com/rundock/rundock/internal/runit"
@@ -19,6 +22,16 @@ type Status struct {
 	Announcer *runit.Status `json:"announcer,omitempty"`
 	// Container is the Docker state ("running", "running,healthy", "exited"), "" if none.
 	Container string `json:"container"`
+	// Running and Health are the container's state apart ("", starting, healthy,
+	// unhealthy); Started is when it started, known from an inspect (GetStatus).
+	Running bool      `json:"running"`
+	Health  string    `json:"health,omitempty"`
+	Started time.Time `json:"started,omitzero"`
+	// CrashLoops is the number of short runs in a row the finish script counted since
+	// the container last ran long enough (supervise/rundock-failures); it is reset only
+	// when the container next exits, so it means a crash loop while the container is not
+	// running.
+	CrashLoops int `json:"crash_loops"`
 	// Image and ImageID are the reference the container was started with and the image
 	// it runs.
 	Image   string `json:"image,omitempty"`
@@ -29,6 +42,9 @@ type Status struct {
 	MaintenanceReason string `json:"maintenance_reason,omitempty"`
 	// Deploy is the last start or restart by apply, with its outcome.
 	Deploy *Deploy `json:"deploy,omitempty"`
+	// Record is the service's record in etcd, nil when the tree announces nothing or it
+	// was not asked for (ReadRecords fills it).
+	Record *Record `json:"record,omitempty"`
 	// Linked is true when the service is linked into service_dir.
 	Linked bool `json:"linked"`
 	// Installed is true when the tree exists in sv_dir.
@@ -86,6 +102,7 @@ func localStatus(svc spec.Service) (Status, error) {
 	st.Announcer = optionalStatus(filepath.Join(root, filepath.FromSlash(layout[1].Path)))
 	st.Maintenance, st.MaintenanceReason = readMaintenance(root)
 	st.Deploy, _ = readDeploy(root)
+	st.CrashLoops = readCount(filepath.Join(root, "supervise", failuresFile))
 	return st, err
 }
 
@@ -98,6 +115,36 @@ func (st *Status) setContainer(ct Container) {
 		st.Container += "," + ct.Health
 	}
 	st.Image, st.ImageID = ct.Ref, ct.Image
+	st.Running, st.Health, st.Started = ct.Running, ct.Health, ct.Started
+}
+
+// OutcomeStarted is the outcome of a deploy that apply did not wait for (wait: false).
+const OutcomeStarted = "started, not waited for"
+
+// failuresFile is where the rendered finish script counts short runs in a row.
+const failuresFile = "rundock-failures"
+
+// readCount reads a file holding a number, 0 when it is missing or holds none.
+func readCount(p string) int {
+	b, err := safefs.ReadFile(p)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return max(n, 0)
+}
+
+// ReadRecords fills in sts[i].Record for each of svcs whose installed tree announces,
+// from the etcd cluster and key its announcer/run names. An etcd that does not answer
+// is said in Record.Error; the rest of the status stands.
+func ReadRecords(ctx context.Context, svcs []spec.Service, sts []Status) {
+	roots := make([]string, len(svcs))
+	for i, svc := range svcs {
+		if sts[i].Installed {
+			roots[i] = filepath.Join(svc.SvDir, render.Dir(svc.Name))
+		}
+	}
+	readRecords(ctx, roots, sts)
 }
 
 // optionalStatus is the status of the service in dir, nil when the tree has none there.

@@ -195,11 +195,17 @@ func runApply(cmd *cobra.Command, f applyFlags, opts *optionFlags) error {
 	if err != nil {
 		return err
 	}
-	results, failed := apply.Services(cmd.Context(), svcs, apply.Options{
+	names := make([]string, len(svcs))
+	for i, s := range svcs {
+		names[i] = s.Name
+	}
+	prog := newProgress(cmd.ErrOrStderr(), names)
+	results, failed := apply.Services(apply.WithProgress(cmd.Context(), prog.event), svcs, apply.Options{
 		CheckMode: f.dryRun,
 		Diff:      f.dryRun || f.diff,
-		Logger:    logger(cmd),
+		Logger:    prog.logger(),
 	})
+	prog.Close()
 	if failed != nil && len(results) == 0 {
 		return failed // nothing rendered, nothing changed
 	}
