@@ -77,10 +77,16 @@ func Render(svc spec.Service) (tree.Tree, error) {
 }
 
 // Services is the pipeline the CLI and the module share: every service is rendered before
-// anything changes (one that does not render changes nothing at all), then each is applied
-// in order, stopping at the first that fails. The results hold one entry per service
+// anything changes (one that does not render changes nothing at all, nor does a depends_on
+// cycle), then each is applied in dependency order (else in the order given), stopping at
+// the first that fails. The results hold one entry per service
 // applied; when err is set, the last one is the failure, its Msg the error.
 func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, error) {
+	svcs, err := dependencyOrder(svcs)
+	if err != nil {
+		return nil, err
+	}
+	depWarns := dependencyWarnings(svcs)
 	trees := make([]tree.Tree, len(svcs))
 	keys := map[string]string{} // record key -> service
 	for i, s := range svcs {
@@ -103,6 +109,7 @@ func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, 
 	one.NoContainer = true // the status of all comes at the end, in one question
 	for i, s := range svcs {
 		res, err := Apply(ctx, s, trees[i], one)
+		res.Warnings = append(res.Warnings, depWarns[i]...)
 		if err != nil {
 			res.Msg = err.Error()
 			failed = fmt.Errorf("cannot apply %s: %w", s.Name, err)

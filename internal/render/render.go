@@ -28,7 +28,23 @@ const (
 	MaxBackoff = 30
 	// StopGrace is added to stop_timeout to bound control/t's docker stop.
 	StopGrace = 15
+	// DependsPause is how long (seconds) finish waits before runit starts run again after
+	// run gave up waiting for a dependency: short and fixed, not the crash-loop backoff.
+	DependsPause = 2
 )
+
+// DependsOnLine starts each line of a rendered run that names a dependency and its
+// condition ("# depends_on: db healthy"); apply reads them back (cycles, dependents).
+const DependsOnLine = "# depends_on: "
+
+// WaitingPath is the file in a container service's directory where run names the
+// dependency it waits for ("db healthy"), while it waits and after it gave up.
+const WaitingPath = "supervise/rundock-waiting"
+
+// dep is one dependency as the run script waits for it: its tree is Dir.
+type dep struct {
+	Name, Condition, Dir string
+}
 
 // InspectFormat is the docker inspect template the check script reads: the state, and
 // the health status when the container has a health check.
@@ -101,6 +117,11 @@ type runData struct {
 	// pull always a restart by runit uses the image apply pulled (a registry outage does
 	// not keep the service down), and missing and never stay as given.
 	RunPull string
+	// Deps are depends_on with each dependency's tree (they shadow Service.Deps, which
+	// lack the tree); DependsWait and DependsPause the
+	// wait for each and finish's pause after run gave up.
+	Deps                      []dep
+	DependsWait, DependsPause int
 }
 
 // logData is what log-run.tmpl sees.
@@ -174,6 +195,11 @@ func Render(s spec.Service) (tree.Tree, error) {
 		StateDir:       path.Join(s.SvDir, Dir(s.Name), StatePath),
 		AnnouncerDir:   path.Join(s.SvDir, Dir(s.Name), AnnouncerPath),
 		RunPull:        s.Pull,
+		DependsWait:    spec.DependsWait,
+		DependsPause:   DependsPause,
+	}
+	for _, dp := range s.Deps {
+		d.Deps = append(d.Deps, dep{dp.Name, dp.Condition, path.Join(s.SvDir, Dir(dp.Name))})
 	}
 	if s.Announce != 0 {
 		d.Drain = s.Drain

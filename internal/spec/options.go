@@ -2,6 +2,7 @@ package spec
 
 import (
 	"math"
+	"strconv"
 
 	"github.com/rundock/rundock/internal/defaults"
 )
@@ -154,6 +155,15 @@ var optionTable = []Option{
 	{Name: "health_retries", Kind: KindInt, min: 1, max: 1000, what: "a number", zeroUnset: true,
 		help: "docker --health-retries",
 		doc:  []string{"C(--health-retries)."}},
+
+	// Dependencies on other services of this host.
+	{Name: "depends_on", Kind: KindList, parse: parseDependsOn,
+		help: "service on this host to wait for before the container starts, NAME[:healthy|started]",
+		doc: []string{"Services on this host (their trees in I(sv_dir)) that the container waits for, each C(NAME) or C(NAME:CONDITION): " +
+			"C(healthy) (the default) waits until the dependency's runsv runs it and C(sv check) passes (its container runs and, with a health check, is healthy); " +
+			"C(started) until its runsv runs it and it waits for nothing itself. A YAML list, or a comma-separated string (C(depends_on=db,cache:started)).",
+			"The C(run) script waits up to " + strconv.Itoa(DependsWait) + " seconds for each in turn, logging which; when one is not serving by then it exits and runit starts it again after a short pause, without crash-loop backoff. " +
+				"C(rundock apply -f) applies services in dependency order and refuses a cycle; a name with no tree on the host is a warning, not an error."}},
 
 	// The DNS record and the announcer that keeps it.
 	{Name: "announce_name", Kind: KindString, check: dnsLabel, derived: "I(name)",

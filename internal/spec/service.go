@@ -83,6 +83,11 @@ type Service struct {
 	HealthStartPeriod string `json:"health_start_period,omitempty"` // Go duration
 	HealthRetries     int    `json:"health_retries,omitempty"`
 
+	// DependsOn lists the services on this host the container waits for, NAME[:CONDITION];
+	// Deps is it parsed (depends_on's parse step), conditions filled.
+	DependsOn []string     `json:"depends_on,omitempty"`
+	Deps      []Dependency `json:"-"`
+
 	Log      bool   `json:"log"`
 	LogDir   string `json:"log_dir,omitempty"`
 	LogSize  int    `json:"log_size,omitempty"`
