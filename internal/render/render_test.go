@@ -145,7 +145,7 @@ func TestRender_Layout(t *testing.T) {
 			name: "log dirs",
 			in:   map[string]any{"announce": 80, "log_dir": "/srv/logs", "log_size": 5000, "log_count": 3},
 			has: map[string][]string{
-				"log/run":           {"mkdir -p '/srv/logs/web'", "5000 3", "svlogd -tt '/srv/logs/web'"},
+				"log/run":           {"mkdir -p -m 0750 '/srv/logs/web'", "5000 3", "svlogd -tt '/srv/logs/web'"},
 				"announcer/log/run": {"svlogd -tt '/srv/logs/web.announcer'"},
 			},
 		},
