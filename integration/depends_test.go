@@ -122,7 +122,7 @@ func TestDepends_Reboot(t *testing.T) {
 	testenv.EventuallyMsg(t, 60*time.Second, describe, func() bool {
 		return dockerInspect(t, "{{.State.Status}}", db) == "running"
 	})
-	const hold = 65 * time.Second // longer than spec.DependsWait
+	const hold = 80 * time.Second // longer than spec.DependsWait plus runsvdir's pickup after the reboot
 	deadline := time.Now().Add(hold)
 	for time.Now().Before(deadline) {
 		if n := anyContainers(t, app); len(n) != 0 {
@@ -160,8 +160,9 @@ func TestDepends_Reboot(t *testing.T) {
 	}
 	t.Logf("db healthy seen %s after the flag went, app started %s after it", healthyAt.Sub(healedAt).Round(time.Millisecond), started.Sub(healedAt).Round(time.Millisecond))
 
-	// The app's log since the reboot: it waited for db by name, gave up once at the bound
-	// and waited again, and never backed off as after a crash.
+	// The app's log since the reboot: it waited for db by name and never backed off as after
+	// a crash. (Whether it also gave up once at the bound depends on when runsvdir started it
+	// after the reboot; the render tests check the give-up path against stub programs.)
 	testenv.EventuallyMsg(t, 10*time.Second, describe, func() bool {
 		log, _ := os.ReadFile(appLog)
 		return strings.Contains(string(log[len(logBefore):]), "rundock: "+db+" is healthy")
@@ -170,7 +171,6 @@ func TestDepends_Reboot(t *testing.T) {
 	since := string(log[len(logBefore):])
 	for _, want := range []string{
 		"rundock: waiting up to 60 s for " + db + " to be healthy",
-		"rundock: " + db + " is not healthy after 60 s; exiting, runit starts this again in 2 s",
 		"rundock: " + db + " is healthy",
 	} {
 		if !strings.Contains(since, want) {
