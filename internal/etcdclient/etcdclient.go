@@ -88,12 +88,18 @@ func (c Config) secureSettings() string {
 }
 
 // New checks c and returns a client for it (with the default endpoint when c has none).
-// The client does not log: its callers log once, at the top.
+// The client does not log: its callers log once, at the top. Its unary calls fail with an
+// *Error, one line naming the endpoints, the cause and the fix, when the cause is one
+// the operator must fix: a refused password, a missing permission, a certificate
+// either side does not trust, an unreachable endpoint. With a user and password, New
+// authenticates at once, so a wrong password or an etcd that cannot be reached fails
+// here (see Dial for a caller that must keep trying).
 func New(c Config) (*clientv3.Client, error) {
 	c.SetDefaults()
 	if err := c.Check(); err != nil {
 		return nil, err
 	}
+	ex := newExplainer(c)
 	cc := clientv3.Config{
 		Endpoints:            c.Endpoints,
 		DialTimeout:          DialTimeout,
@@ -102,10 +108,13 @@ func New(c Config) (*clientv3.Client, error) {
 		Username:             c.User,
 		Password:             c.Password,
 		Logger:               zap.NewNop(),
-		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: ReconnectMin, Multiplier: 1.6, Jitter: 0.2, MaxDelay: ReconnectMax},
-			MinConnectTimeout: 2 * time.Second,
-		})},
+		DialOptions: []grpc.DialOption{
+			grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff:           backoff.Config{BaseDelay: ReconnectMin, Multiplier: 1.6, Jitter: 0.2, MaxDelay: ReconnectMax},
+				MinConnectTimeout: 2 * time.Second,
+			}),
+			grpc.WithChainUnaryInterceptor(ex.intercept),
+		},
 	}
 	if c.CACert != "" || c.Cert != "" {
 		tlsCfg, err := transport.TLSInfo{CertFile: c.Cert, KeyFile: c.Key, TrustedCAFile: c.CACert}.ClientConfig()
@@ -115,6 +124,9 @@ func New(c Config) (*clientv3.Client, error) {
 		cc.TLS = tlsCfg
 	}
 	cli, err := clientv3.New(cc)
+	if _, ok := explained(err); ok {
+		return nil, err // names the endpoints already
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot create etcd client for %s: %w", strings.Join(c.Endpoints, ","), err)
 	}

@@ -1,0 +1,107 @@
+package etcdclient_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/rundock/rundock/internal/etcdclient"
+	"github.com/rundock/rundock/internal/testenv"
+)
+
+const securePrefix = "/skydns/com/example/prod/s/"
+
+// TestNew_SecureEtcd runs against Debian's etcd with TLS, --client-cert-auth and auth
+// enabled: password and CommonName users work within their roles, and every wrong
+// credential fails with one line that names the endpoint and the cause.
+func TestNew_SecureEtcd(t *testing.T) {
+	e := testenv.StartSecureEtcd(t, securePrefix)
+	other := testenv.NewCA(t, t.TempDir(), "other-ca")
+	foreignClient := other.Client(t, testenv.AnnouncerUser)
+	base := func(kp testenv.KeyPair) etcdclient.Config {
+		return etcdclient.Config{Endpoints: []string{e.Endpoint}, CACert: e.CA.CertFile, Cert: kp.Cert, Key: kp.Key}
+	}
+	withPW := func(c etcdclient.Config, user, pw string) etcdclient.Config { c.User, c.Password = user, pw; return c }
+	noCert := withPW(base(e.Nobody), testenv.AnnouncerUser, e.AnnouncerPassword)
+	noCert.Cert, noCert.Key = "", ""
+	otherCA := base(e.Announcer)
+	otherCA.CACert = other.CertFile
+
+	tests := []struct {
+		name     string
+		cfg      etcdclient.Config
+		newErr   string // substring of New's error; "" when New works
+		putIn    string // substring of the error of a put under the prefix; "" for success
+		putOut   string // the same for a key outside it
+		get      string
+		sentinel error // errors.Is target of putOut, if any
+	}{
+		{name: "announcer by password", cfg: withPW(base(e.Nobody), testenv.AnnouncerUser, e.AnnouncerPassword),
+			putOut: `permission denied: user "announcer" may not write /other`, sentinel: rpctypes.ErrPermissionDenied},
+		{name: "announcer by certificate CommonName", cfg: base(e.Announcer),
+			putOut: "permission denied: user announcer (the CommonName of --cert", sentinel: rpctypes.ErrPermissionDenied},
+		{name: "upstreams by password is read-only", cfg: withPW(base(e.Nobody), testenv.UpstreamsUser, e.UpstreamsPassword),
+			putIn: `permission denied: user "upstreams" may not write ` + securePrefix, putOut: "permission denied"},
+		{name: "upstreams by certificate is read-only", cfg: base(e.Upstreams),
+			putIn: "permission denied: user upstreams", putOut: "permission denied"},
+		{name: "a certificate naming no user has no rights", cfg: base(e.Nobody),
+			putIn: "permission denied: user nobody", putOut: "permission denied", get: "may not read " + securePrefix},
+		{name: "ErrBadPassword", cfg: withPW(base(e.Nobody), testenv.AnnouncerUser, "wrong"),
+			newErr: `etcd ` + e.Endpoint + `: authentication failed for user "announcer"`},
+		{name: "ErrNoClientCert", cfg: noCert,
+			newErr: "etcd " + e.Endpoint + ": etcd refused the TLS connection: it requires a client certificate"},
+		{name: "ErrClientCertOfAnotherCA", cfg: base(foreignClient),
+			putIn: "etcd " + e.Endpoint + ": etcd refused the client certificate --cert " + foreignClient.Cert + " (remote error: tls: bad certificate)"},
+		{name: "ErrServerCertNotSignedByCACert", cfg: otherCA,
+			putIn: "etcd " + e.Endpoint + ": etcd's server certificate is not signed by a CA in --cacert " + other.CertFile + " (x509: certificate signed by unknown authority)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cli, err := etcdclient.New(tt.cfg)
+			if tt.newErr != "" {
+				if err == nil {
+					cli.Close()
+					t.Fatalf("New: no error, want %q", tt.newErr)
+				}
+				if !strings.Contains(err.Error(), tt.newErr) || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("New: %v\nwant one line containing %q", err, tt.newErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			defer cli.Close()
+			check := func(op string, err error, want string) {
+				t.Helper()
+				switch {
+				case want == "" && err != nil:
+					t.Errorf("%s: %v", op, err)
+				case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+					t.Errorf("%s: %v\nwant an error containing %q", op, err, want)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			_, err = cli.Put(ctx, securePrefix+"web/"+strings.ReplaceAll(tt.name, " ", "-"), "{}")
+			check("put under the prefix", err, tt.putIn)
+			if strings.Contains(tt.putIn, "refused the client") || strings.Contains(tt.putIn, "server certificate") {
+				return // nothing gets through
+			}
+			_, err = cli.Put(ctx, "/other", "{}")
+			check("put outside the prefix", err, tt.putOut)
+			if tt.sentinel != nil && !errors.Is(err, tt.sentinel) {
+				t.Errorf("put outside the prefix: %v is not %v", err, tt.sentinel)
+			}
+			_, err = cli.Get(ctx, securePrefix, clientv3WithPrefix())
+			check("get the prefix", err, tt.get)
+		})
+	}
+}
+
+func clientv3WithPrefix() clientv3.OpOption { return clientv3.WithPrefix() }
