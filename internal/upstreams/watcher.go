@@ -18,8 +18,10 @@ import (
 	"github.com/rundock/rundock/internal/skydns"
 )
 
-// Debounce defaults: render after this much quiet, and at the latest this long after the
-// first change of a burst (a rolling restart keeps changing records for a while).
+// Debounce defaults. A change is rendered at once when nothing was rendered within the last
+// Quiet; changes that follow sooner are held until Quiet passes without one, and at the
+// latest MaxDelay after the first held change (a rolling restart keeps changing records for
+// a while).
 const (
 	DefaultQuiet    = 200 * time.Millisecond
 	DefaultMaxDelay = 2 * time.Second
@@ -44,7 +46,8 @@ type Watcher struct {
 	MaxDelay time.Duration // DefaultMaxDelay when 0
 	Log      *slog.Logger  // slog.Default() when nil
 
-	last []byte // last rendered bytes that were installed or rejected by nginx -t
+	last     []byte    // last rendered bytes that were installed or rejected by nginx -t
+	rendered time.Time // end of the last render, kept across re-listings for the debounce
 }
 
 // NewWatcher returns a Watcher with the documented defaults.
@@ -150,7 +153,7 @@ func (w *Watcher) logSkipped(skipped []Skipped) {
 }
 
 // Run follows etcd until ctx ends: list, install, then watch from the listed revision + 1,
-// re-rendering after each debounced burst. A lost or compacted watch re-lists. Errors are
+// re-rendering each lone change at once and each burst when it settles (see debounce). A lost or compacted watch re-lists. Errors are
 // logged here, once; Run returns nil when ctx ends.
 func (w *Watcher) Run(ctx context.Context) error {
 	w.defaults()
@@ -174,6 +177,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		bo.Reset()
 		w.Log.Info("listed records", "keys", len(kvs), "revision", rev)
 		w.apply(ctx, kvs, time.Time{})
+		w.rendered = time.Now()
 		err = w.watch(ctx, kvs, rev)
 		if ctx.Err() != nil {
 			break
@@ -186,19 +190,50 @@ func (w *Watcher) Run(ctx context.Context) error {
 	return nil
 }
 
-// watch applies watch events to kvs and renders after each burst; it returns when the
-// watch fails (compaction, lost leader, closed channel).
+// debounce decides when a change is rendered: at once when nothing was rendered within the
+// last Quiet (a lone change: the leading edge), otherwise after Quiet without a change, and
+// at the latest MaxDelay after the first change held back (a burst: the trailing edge).
+// A burst thus costs one render at its start and one per MaxDelay while it lasts. It holds
+// no clock of its own: callers pass the time, so tests drive it with a fake one.
+type debounce struct {
+	quiet, maxDelay time.Duration
+
+	last  time.Time // end of the last render; zero before the first
+	first time.Time // first change held back; zero when none is pending
+}
+
+// change records a change at now: render reports whether to render at once; otherwise the
+// caller renders when wait has passed without another change (and calls rendered).
+func (d *debounce) change(now time.Time) (render bool, wait time.Duration) {
+	if d.first.IsZero() && (d.last.IsZero() || now.Sub(d.last) >= d.quiet) {
+		return true, 0
+	}
+	if d.first.IsZero() {
+		d.first = now
+	}
+	return false, min(d.quiet, max(d.first.Add(d.maxDelay).Sub(now), 0))
+}
+
+// pending is the first change held back, zero when none.
+func (d *debounce) pending() time.Time { return d.first }
+
+// rendered records a render that ended at now; nothing is pending after it.
+func (d *debounce) rendered(now time.Time) {
+	d.last, d.first = now, time.Time{}
+}
+
+// watch applies watch events to kvs and renders after each change or burst (see
+// debounce); it returns when the watch fails (compaction, lost leader, closed channel).
 func (w *Watcher) watch(ctx context.Context, kvs map[string][]byte, rev int64) error {
 	base, _ := w.base()
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	wch := w.Client.Watch(wctx, base, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-	var (
-		first time.Time // first change of the pending burst; zero when none pending
-		timer = time.NewTimer(time.Hour)
-	)
+	db := debounce{quiet: w.Quiet, maxDelay: w.MaxDelay, last: w.rendered}
+	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	defer func() { w.rendered = db.last }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -221,14 +256,16 @@ func (w *Watcher) watch(ctx context.Context, kvs map[string][]byte, rev int64) e
 				}
 			}
 			now := time.Now()
-			if first.IsZero() {
-				first = now
+			render, wait := db.change(now)
+			if render {
+				w.apply(ctx, kvs, now)
+				db.rendered(time.Now())
+				continue
 			}
-			wait := min(w.Quiet, max(first.Add(w.MaxDelay).Sub(now), 0))
 			timer.Reset(wait)
 		case <-timer.C:
-			w.apply(ctx, kvs, first)
-			first = time.Time{}
+			w.apply(ctx, kvs, db.pending())
+			db.rendered(time.Now())
 		}
 	}
 }
