@@ -69,7 +69,12 @@ type loop struct {
 // shutdownTimeout) and returns nil. It returns an error only when it cannot start (bad
 // TLS files, no Docker client).
 func (a *Announcer) Run(ctx context.Context) error {
-	cli, err := etcdclient.New(a.cfg.Etcd)
+	cli, err := etcdclient.Dial(ctx, a.cfg.Etcd, func(err error) {
+		a.log.Error("cannot reach etcd, retrying", "key", a.key, "err", err)
+	})
+	if ctx.Err() != nil {
+		return nil // stopped before etcd was reached: nothing was announced
+	}
 	if err != nil {
 		return err
 	}

@@ -110,13 +110,18 @@ func TestAnnouncer_SecureEtcd(t *testing.T) {
 	}
 }
 
-// TestAnnouncer_SecureEtcdWrongCredentials: an untrusted certificate on either side, or
-// a user without the write role, keeps the announcer up and retrying, logging the cause
-// once on one line that names the endpoint.
+// TestAnnouncer_SecureEtcdWrongCredentials: an untrusted certificate on either side, a
+// user without the write role or a refused password keeps the announcer up and retrying,
+// logging the cause once on one line that names the endpoint; once the password is fixed
+// in etcd, the record is written without a restart.
 func TestAnnouncer_SecureEtcdWrongCredentials(t *testing.T) {
 	e := testenv.StartSecureEtcd(t, "/skydns/com/example/prod/s/")
 	other := testenv.NewCA(t, t.TempDir(), "other-ca")
 	foreign := other.Client(t, testenv.AnnouncerUser)
+	wrongPassword := filepath.Join(t.TempDir(), "wrong.password")
+	if err := os.WriteFile(wrongPassword, []byte("not-the-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		name string
 		args []string
@@ -128,6 +133,9 @@ func TestAnnouncer_SecureEtcdWrongCredentials(t *testing.T) {
 			want: "etcd's server certificate is not signed by a CA in --cacert " + other.CertFile},
 		{name: "ErrReadOnlyUser", args: []string{"--cacert", e.CA.CertFile, "--cert", e.Upstreams.Cert, "--key", e.Upstreams.Key},
 			want: "permission denied: user upstreams"},
+		{name: "ErrWrongPassword", args: []string{"--cacert", e.CA.CertFile, "--cert", e.Nobody.Cert, "--key", e.Nobody.Key,
+			"--user", testenv.AnnouncerUser, "--password-file", wrongPassword},
+			want: `authentication failed for user \"` + testenv.AnnouncerUser + `\"`}, // quoted by the log line
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, out, exited, werr := startAnnouncer(t, e, tt.args...)
@@ -148,6 +156,17 @@ func TestAnnouncer_SecureEtcdWrongCredentials(t *testing.T) {
 			if getKey(t, e) != "" {
 				t.Errorf("a record was written")
 			}
+			if tt.name != "ErrWrongPassword" {
+				return
+			}
+			// the operator fixes it in etcd: the announcer, still retrying, gets through
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if _, err := e.Client(t, e.Root, "", "").UserChangePassword(ctx, testenv.AnnouncerUser, "not-the-password"); err != nil {
+				t.Fatal(err)
+			}
+			testenv.EventuallyMsg(t, 15*time.Second, func() string { return "no record after the password was fixed; announcer said:\n" + out() },
+				func() bool { return strings.Contains(getKey(t, e), `"10.1.2.3"`) })
 		})
 	}
 }
@@ -168,4 +187,52 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestUpstreamsWatch_SecureEtcdWrongPassword: rundock upstreams --watch (supervised, like
+// the announcer) stays up on a refused password, says so once, and renders once the
+// password is fixed in etcd.
+func TestUpstreamsWatch_SecureEtcdWrongPassword(t *testing.T) {
+	e := testenv.StartSecureEtcd(t, "/skydns/com/example/prod/s/")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	root := e.Client(t, e.Root, "", "")
+	if _, err := root.Put(ctx, tlsKey, `{"host":"10.1.2.3","port":8080,"ttl":30}`); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	conf, output, pw := filepath.Join(dir, "upstreams.yml"), filepath.Join(dir, "upstreams.conf"), filepath.Join(dir, "pw")
+	for f, s := range map[string]string{conf: "allow_networks: [10.0.0.0/8]\n", pw: "fixed-later\n"} {
+		if err := os.WriteFile(f, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(filepath.Join(testenv.Binaries(t), "rundock"), "upstreams", "--watch",
+		"--etcd-endpoints", e.Endpoint, "--cacert", e.CA.CertFile, "--cert", e.Nobody.Cert, "--key", e.Nobody.Key,
+		"--user", testenv.UpstreamsUser, "--password-file", pw, "--config", conf, "--output", output,
+		"--check-cmd", "true", "--reload-cmd", "true")
+	buf := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = buf, buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() { cmd.Process.Kill(); <-exited }()
+	const want = `authentication failed for user \"` + testenv.UpstreamsUser + `\"`
+	testenv.EventuallyMsg(t, 15*time.Second, func() string { return "no explained failure:\n" + buf.String() },
+		func() bool { return strings.Contains(buf.String(), want) })
+	select {
+	case err := <-exited:
+		t.Fatalf("rundock upstreams --watch exited (%v) instead of retrying:\n%s", err, buf.String())
+	case <-time.After(6 * time.Second):
+	}
+	if n := strings.Count(buf.String(), want); n != 1 {
+		t.Errorf("cause logged %d times, want once:\n%s", n, buf.String())
+	}
+	if _, err := root.UserChangePassword(ctx, testenv.UpstreamsUser, "fixed-later"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.EventuallyMsg(t, 15*time.Second, func() string { return "not rendered after the fix:\n" + buf.String() },
+		func() bool { b, _ := os.ReadFile(output); return strings.Contains(string(b), "server 10.1.2.3:8080") })
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/rundock/rundock/internal/apply"
 	"github.com/rundock/rundock/internal/defaults"
@@ -122,7 +123,17 @@ func runUpstreams(cmd *cobra.Command, o *upstreamsOptions) error {
 	if err != nil {
 		return err
 	}
-	client, err := etcdclient.New(etcd)
+	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+	var client *clientv3.Client
+	if o.watch {
+		// supervised: an etcd that is down or refuses the password at start is waited for
+		client, err = etcdclient.Dial(ctx, etcd, func(err error) { log.Error("cannot reach etcd, retrying", "err", err) })
+		if ctx.Err() != nil {
+			return nil
+		}
+	} else {
+		client, err = etcdclient.New(etcd)
+	}
 	if err != nil {
 		return err
 	}
@@ -130,7 +141,7 @@ func runUpstreams(cmd *cobra.Command, o *upstreamsOptions) error {
 	n := &nginx.Installer{Output: o.output, CheckCmd: o.checkCmd, ReloadCmd: o.reloadCmd}
 	w := upstreams.NewWatcher(client, o.domain, cfg, tmpl, n)
 	w.Prefix, w.Quiet, w.MaxDelay = o.prefix, o.quiet, o.maxDelay
-	w.Log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+	w.Log = log
 	switch {
 	case o.dryRun:
 		out, err := w.Output(ctx)

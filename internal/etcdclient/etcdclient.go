@@ -5,6 +5,7 @@
 package etcdclient
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -13,7 +14,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
+	grpcbackoff "google.golang.org/grpc/backoff"
+
+	"github.com/rundock/rundock/internal/backoff"
 
 	"github.com/rundock/rundock/internal/defaults"
 )
@@ -27,6 +30,10 @@ const (
 	KeepAliveTimeout = 2 * time.Second
 	ReconnectMin     = 200 * time.Millisecond
 	ReconnectMax     = 2 * time.Second
+
+	// Dial's retries of a client that could not be made.
+	retryMin = 500 * time.Millisecond
+	retryMax = 5 * time.Second
 )
 
 // Config says how to reach etcd. Password never comes from a flag (flags show in ps and in
@@ -95,9 +102,19 @@ func (c Config) secureSettings() string {
 // authenticates at once, so a wrong password or an etcd that cannot be reached fails
 // here (see Dial for a caller that must keep trying).
 func New(c Config) (*clientv3.Client, error) {
+	c, cc, err := c.clientConfig()
+	if err != nil {
+		return nil, err
+	}
+	return dial(c, cc)
+}
+
+// clientConfig completes c with its defaults, checks it and returns the client
+// configuration for it, its TLS files loaded.
+func (c Config) clientConfig() (Config, clientv3.Config, error) {
 	c.SetDefaults()
 	if err := c.Check(); err != nil {
-		return nil, err
+		return c, clientv3.Config{}, err
 	}
 	ex := newExplainer(c)
 	cc := clientv3.Config{
@@ -110,7 +127,7 @@ func New(c Config) (*clientv3.Client, error) {
 		Logger:               zap.NewNop(),
 		DialOptions: []grpc.DialOption{
 			grpc.WithConnectParams(grpc.ConnectParams{
-				Backoff:           backoff.Config{BaseDelay: ReconnectMin, Multiplier: 1.6, Jitter: 0.2, MaxDelay: ReconnectMax},
+				Backoff:           grpcbackoff.Config{BaseDelay: ReconnectMin, Multiplier: 1.6, Jitter: 0.2, MaxDelay: ReconnectMax},
 				MinConnectTimeout: 2 * time.Second,
 			}),
 			grpc.WithChainUnaryInterceptor(ex.intercept),
@@ -119,10 +136,16 @@ func New(c Config) (*clientv3.Client, error) {
 	if c.CACert != "" || c.Cert != "" {
 		tlsCfg, err := transport.TLSInfo{CertFile: c.Cert, KeyFile: c.Key, TrustedCAFile: c.CACert}.ClientConfig()
 		if err != nil {
-			return nil, fmt.Errorf("cannot load etcd TLS files (--cacert %q, --cert %q, --key %q): %w", c.CACert, c.Cert, c.Key, err)
+			return c, clientv3.Config{}, fmt.Errorf("cannot load etcd TLS files (--cacert %q, --cert %q, --key %q): %w", c.CACert, c.Cert, c.Key, err)
 		}
 		cc.TLS = tlsCfg
 	}
+	return c, cc, nil
+}
+
+// dial makes the client of New from its checked settings; its errors may pass (a refused
+// password can be fixed in etcd, an endpoint can come up).
+func dial(c Config, cc clientv3.Config) (*clientv3.Client, error) {
 	cli, err := clientv3.New(cc)
 	if _, ok := explained(err); ok {
 		return nil, err // names the endpoints already
@@ -131,4 +154,32 @@ func New(c Config) (*clientv3.Client, error) {
 		return nil, fmt.Errorf("cannot create etcd client for %s: %w", strings.Join(c.Endpoints, ","), err)
 	}
 	return cli, nil
+}
+
+// Dial is New for a caller that must keep trying (the announcer, rundock upstreams
+// --watch, both supervised): an error that can pass (a refused password, an endpoint that
+// cannot be reached) is handed to failed, once per distinct message, and New is tried
+// again after a growing delay (retryMin to retryMax) until it succeeds or ctx ends (then
+// Dial returns ctx's error). Settings that cannot work (Check, unreadable TLS files) are
+// returned at once: retrying cannot fix them.
+func Dial(ctx context.Context, c Config, failed func(error)) (*clientv3.Client, error) {
+	c, cc, err := c.clientConfig()
+	if err != nil {
+		return nil, err
+	}
+	bo := backoff.Backoff{Min: retryMin, Max: retryMax}
+	var last string
+	for {
+		cli, err := dial(c, cc)
+		if err == nil {
+			return cli, nil
+		}
+		if msg := err.Error(); msg != last {
+			failed(err)
+			last = msg
+		}
+		if !backoff.Sleep(ctx, bo.Next()) {
+			return nil, ctx.Err()
+		}
+	}
 }

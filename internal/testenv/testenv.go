@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/crc32"
 	"net"
 	"net/url"
 	"os"
@@ -262,7 +263,8 @@ func Binaries(t testing.TB) string {
 		// One directory for every test process, so test runs leave nothing behind; a lock
 		// serializes builds, and go build -o replaces a binary by rename, so a test of
 		// another process running the old one is not disturbed.
-		binDir = filepath.Join(os.TempDir(), "rundock-test-bin")
+		// One per checkout: two checkouts tested at once must not run each other's build.
+		binDir = filepath.Join(os.TempDir(), fmt.Sprintf("rundock-test-bin-%x", crc32.ChecksumIEEE([]byte(RepoRoot()))))
 		if binErr = os.MkdirAll(binDir, 0o755); binErr != nil {
 			return
 		}
