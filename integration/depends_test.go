@@ -124,11 +124,22 @@ func TestDepends_Reboot(t *testing.T) {
 	})
 	const hold = 80 * time.Second // longer than spec.DependsWait plus runsvdir's pickup after the reboot
 	deadline := time.Now().Add(hold)
+	statusWaiting := false // rundock status and --check named the wait while it lasted
 	for time.Now().Before(deadline) {
 		if n := anyContainers(t, app); len(n) != 0 {
 			t.Fatalf("%s has a container while %s is not healthy:\n%s", app, db, describe())
 		}
+		if !statusWaiting {
+			out, _, _ := e.cli(t, "status", app, "--sv-dir", e.r.SvDir, "--service-dir", e.r.ServiceDir, "--no-record")
+			statusWaiting = strings.Contains(out, "waiting for: "+db+" to be healthy") && strings.Contains(out, "depends on:  "+db+" (healthy)")
+			out, _, ok := e.cli(t, "status", app, "--sv-dir", e.r.SvDir, "--service-dir", e.r.ServiceDir, "--no-record", "--check")
+			statusWaiting = statusWaiting && !ok && strings.Contains(out, app+": no container: waiting for "+db+" to be healthy (depends_on)")
+		}
 		time.Sleep(500 * time.Millisecond)
+	}
+	if !statusWaiting {
+		out, _, _ := e.cli(t, "status", app, "--sv-dir", e.r.SvDir, "--service-dir", e.r.ServiceDir, "--no-record")
+		t.Errorf("rundock status (and --check) never said %s waits for %s while it did; now:\n%s", app, db, out)
 	}
 	healedAt := time.Now()
 	if err := os.Remove(unhealthy); err != nil {

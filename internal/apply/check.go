@@ -41,6 +41,8 @@ func (st Status) runProblems() []string {
 		out = append(out, "wanted down (sv down): the container is not meant to run")
 	}
 	switch {
+	case st.Container == "" && st.WaitingFor != nil:
+		out = append(out, "no container: waiting for "+st.WaitingFor.Name+" to be "+st.WaitingFor.Condition+" (depends_on)")
 	case st.Container == "":
 		p := "no container"
 		if st.CrashLoops > 0 {

@@ -45,6 +45,11 @@ type Status struct {
 	// Record is the service's record in etcd, nil when the tree announces nothing or it
 	// was not asked for (ReadRecords fills it).
 	Record *Record `json:"record,omitempty"`
+	// DependsOn is what the service's container waits for before it starts (depends_on,
+	// read from its run script); WaitingFor is the one it waits for now, nil when it waits
+	// for nothing (its container started, or it has no dependencies).
+	DependsOn  []spec.Dependency `json:"depends_on,omitempty"`
+	WaitingFor *spec.Dependency  `json:"waiting_for,omitempty"`
 	// Linked is true when the service is linked into service_dir.
 	Linked bool `json:"linked"`
 	// Installed is true when the tree exists in sv_dir.
@@ -103,6 +108,10 @@ func localStatus(svc spec.Service) (Status, error) {
 	st.Maintenance, st.MaintenanceReason = readMaintenance(root)
 	st.Deploy, _ = readDeploy(root)
 	st.CrashLoops = readCount(filepath.Join(root, "supervise", failuresFile))
+	st.DependsOn = DependsOn(svc.SvDir, svc.Name)
+	if d, ok := Waiting(svc.SvDir, svc.Name); ok {
+		st.WaitingFor = &d
+	}
 	return st, err
 }
 

@@ -283,3 +283,34 @@ func TestProgress_Execute(t *testing.T) {
 	}
 	report(context.Background(), Event{Service: "x"}) // no progress function: nothing happens
 }
+
+// TestStatus_DependsOn: status reads a service's dependencies from its run script and the
+// one it waits for from the run script's marker; --check names the wait as the reason
+// there is no container.
+func TestStatus_DependsOn(t *testing.T) {
+	svDir := filepath.Join(t.TempDir(), "sv")
+	svc := installAnnounced(t, svDir, "app", map[string]any{"depends_on": []any{"db", "cache:started"}})
+	root := filepath.Join(svDir, render.Dir("app"))
+	fakeSupervise(t, root, "run", 123)
+	st, err := GetStatus(context.Background(), svc, oneContainer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []spec.Dependency{{Name: "db", Condition: "healthy"}, {Name: "cache", Condition: "started"}}
+	if !reflect.DeepEqual(st.DependsOn, want) || st.WaitingFor != nil {
+		t.Fatalf("depends_on %+v waiting %+v, want %+v and no wait", st.DependsOn, st.WaitingFor, want)
+	}
+	if err := os.WriteFile(filepath.Join(root, filepath.FromSlash(render.WaitingPath)), []byte("db healthy\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if st, err = GetStatus(context.Background(), svc, oneContainer{}); err != nil {
+		t.Fatal(err)
+	}
+	if st.WaitingFor == nil || *st.WaitingFor != want[0] {
+		t.Fatalf("waiting for %+v, want %+v", st.WaitingFor, want[0])
+	}
+	st.Linked = true
+	if got, p := st.Problems(), "no container: waiting for db to be healthy (depends_on)"; len(got) == 0 || got[0] != p {
+		t.Errorf("problems %q, want first %q", got, p)
+	}
+}

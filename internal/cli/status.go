@@ -223,6 +223,16 @@ func printStatus(w io.Writer, s ServiceStatus) {
 		line("announcer", s.Announcer.String())
 	}
 	line("container", containerLine(s.Status))
+	if len(s.DependsOn) > 0 {
+		deps := make([]string, len(s.DependsOn))
+		for i, d := range s.DependsOn {
+			deps[i] = d.Name + " (" + d.Condition + ")"
+		}
+		line("depends on", strings.Join(deps, ", "))
+	}
+	if d := s.WaitingFor; d != nil {
+		line("waiting for", d.Name+" to be "+d.Condition)
+	}
 	if s.CrashLoops > 0 {
 		line("crash loops", fmt.Sprintf("%d short runs in a row", s.CrashLoops))
 	}
