@@ -153,4 +153,3 @@ func shellJoin(words []string) string {
 	}
 	return strings.Join(q, " ")
 }
-
