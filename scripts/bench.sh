@@ -8,6 +8,10 @@
 #              answer, beside the original timer loop (bench/baseline/announce-loop.sh)
 #   footprint  one idle announcer vs the timer loop: memory, CPU, etcd requests
 #   scale      N announcers (their own code, one etcd client each) against one etcd
+#   upstreams  rundock upstreams --watch: etcd put -> nginx sends the new instance a request;
+#              reloads per burst of changes
+#   deploy     rolling update of 2 instances under load (failed requests, time per host) and a
+#              broken image, from the integration tests' FIGURE lines
 #   go         go test -bench ./bench/ (in-process costs)
 #
 # BENCH_QUICK=1 runs fewer trials, sizes and shorter windows (a few minutes); the full run
@@ -21,16 +25,16 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 QUICK=${BENCH_QUICK:-0}
-ONLY=${BENCH_ONLY:-converge latency footprint scale go}
+ONLY=${BENCH_ONLY:-converge latency footprint scale upstreams deploy go}
 OUT=${BENCH_OUT:-$root/BENCHMARKS.md}
 GOBIN=${GOBIN:-$(go env GOPATH)/bin}
 # Each knob can be overridden from the environment, e.g. SCALE_SIZES="1000 10000".
 if [ "$QUICK" = 1 ]; then
   d_cli="1 50 200 1000" d_mod="1 10" d_tpl="1 3" d_en=2 d_trials=10 d_kttl=5 d_lk=10
-  d_fpw=90s d_ss=1000 d_sh=60s d_gbt=0.3s
+  d_fpw=90s d_ss=1000 d_sh=60s d_gbt=0.3s d_ut=10
 else
   d_cli="1 50 200 1000" d_mod="1 10 50" d_tpl="1 10" d_en=5 d_trials=30 d_kttl=5,30 d_lk=30
-  d_fpw=135s d_ss="1000 2000 5000" d_sh=120s d_gbt=1s
+  d_fpw=135s d_ss="1000 2000 5000" d_sh=120s d_gbt=1s d_ut=30
 fi
 CONVERGE_CLI_SIZES=${CONVERGE_CLI_SIZES:-$d_cli}
 CONVERGE_MODULE_SIZES=${CONVERGE_MODULE_SIZES:-$d_mod}
@@ -43,6 +47,7 @@ FOOTPRINT_WINDOW=${FOOTPRINT_WINDOW:-$d_fpw}
 SCALE_SIZES=${SCALE_SIZES:-$d_ss}
 SCALE_HOLD=${SCALE_HOLD:-$d_sh}
 GO_BENCHTIME=${GO_BENCHTIME:-$d_gbt}
+UPSTREAMS_TRIALS=${UPSTREAMS_TRIALS:-$d_ut}
 
 step() { printf '\n==> bench: %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -456,6 +461,49 @@ scale() {
   add_section "Scale" "$f"
 }
 
+# --- upstreams --------------------------------------------------------------------------
+upstreams() {
+  step "upstreams: rundock upstreams --watch in front of nginx, $UPSTREAMS_TRIALS lone changes, bursts of 50"
+  local f="$work/upstreams.md"
+  {
+    echo "\`rundock upstreams --watch\` (default --debounce 200ms --max-delay 2s) with a real nginx on loopback,"
+    echo "fed from the main etcd. A lone change: put a new instance's record (a loopback HTTP backend), then"
+    echo "time until the reload command returned and until nginx sent that backend its first request while a"
+    echo "client polls nginx every 1 ms; the previous trial's record is deleted and left to settle first."
+    echo "A burst: 50 records put evenly over 2 s, reloads counted until the renderer settles. bench/upstreams."
+    echo "The bar (a separate side-by-side run, not reproduced here): confd's etcdv3 watch, 59 ms p50 for a lone"
+    echo "change and one reload per change in a burst."
+    echo
+    echo "| what | p50 | p95 | max | n | reloads |"
+    echo "|---|---:|---:|---:|---:|---|"
+    "$work/bin/upstreams" -rundock bin/rundock -endpoint "$ETCD_EP" -trials "$UPSTREAMS_TRIALS"
+  } >"$f"
+  add_section "Upstreams: record to nginx" "$f"
+}
+
+# --- deploy -----------------------------------------------------------------------------
+# The deploy figures come from the integration tests that assert them (real runit, Docker,
+# etcd, CoreDNS, nginx): their FIGURE lines become rows.
+deploy() {
+  step "deploy: go test -run 'TestDeploy_(RollingUpdate|BrokenImage)' ./integration/"
+  local f="$work/deploy.md" log="$work/deploy.log"
+  if ! go test -count=1 -timeout 15m -run 'TestDeploy_(RollingUpdate|BrokenImage)$' -v ./integration/ >"$log" 2>&1; then
+    tail -40 "$log" >&2
+    echo "| deploy tests failed: see the log | |" >"$f"
+  fi
+  {
+    echo "Two instances of one service behind \`rundock upstreams\` (nginx) and a CoreDNS-resolving client that caches"
+    echo "answers for their TTL (2 s), each sending requests in a loop with no retries while rundock applies a new"
+    echo "image to one instance, then the other (integration/deploy_test.go, TestDeploy_RollingUpdate; the"
+    echo "broken image: TestDeploy_BrokenImage). Update order: stop-first (start-first is not built yet)."
+    echo
+    echo "| figure |"
+    echo "|---|"
+    sed -n 's/^.*FIGURE \(.*\)$/| \1 |/p' "$log"
+  } >>"$f"
+  add_section "Deploys under load" "$f"
+}
+
 # --- go benchmarks ----------------------------------------------------------------------
 gobench() {
   step "go test -bench ./bench/"
@@ -477,7 +525,7 @@ main() {
   step "build"
   make -s build
   mkdir -p "$work/bin"
-  for p in scale latency footprint; do go build -o "$work/bin/$p" "./bench/$p"; done
+  for p in scale latency footprint upstreams; do go build -o "$work/bin/$p" "./bench/$p"; done
   IMAGE=rundock-echo:bench
   bash examples/images/build.sh "$IMAGE" >/dev/null
   started=$(date -u +'%Y-%m-%d %H:%M UTC')
@@ -490,6 +538,8 @@ main() {
   want latency && latency
   want footprint && footprint
   want scale && scale
+  want upstreams && upstreams
+  want deploy && deploy
   want go && gobench
   elapsed=$(( ($(now_ms) - t_start) / 1000 ))
 
