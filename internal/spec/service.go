@@ -41,6 +41,9 @@ const (
 const (
 	UpdateStopFirst  = "stop-first"
 	UpdateStartFirst = "start-first"
+	// NextInstanceSuffix makes the instance label of the new container's record during an
+	// update start-first (node-1-next), announced beside the old one's.
+	NextInstanceSuffix = "-next"
 )
 
 // Service is one validated service description. Zero values mean "not set"; FromMap

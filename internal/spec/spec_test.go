@@ -187,6 +187,7 @@ func TestFromMap_Errors(t *testing.T) {
 		{"ErrStartFirstArgsPublish", map[string]any{"update": "start-first", "announce": 8080, "announce_as": "container", "args": "-p 9000:9000"}, ErrBadArgs, []string{"option update", "-p", "args"}},
 		{"ErrStartFirstArgsPublishJoined", map[string]any{"update": "start-first", "announce": 8080, "announce_as": "container", "args": "--publish=$PRIVATE_IP:9000:9000"}, ErrBadArgs, []string{"option update", "--publish=$PRIVATE_IP:9000:9000"}},
 		{"ErrStartFirstArgsNetHost", map[string]any{"update": "start-first", "announce": 8080, "announce_as": "container", "args": "--net=host"}, ErrBadArgs, []string{"option update", "--net=host"}},
+		{"ErrStartFirstLongInstance", map[string]any{"update": "start-first", "announce": 8080, "announce_as": "container", "instance": strings.Repeat("a", 59)}, ErrBadValue, []string{"option update", strings.Repeat("a", 59) + "-next", "at most 58"}},
 		{"ErrUpdatePortStopFirst", map[string]any{"announce": 8080, "update_port": 8081}, ErrBadValue, []string{"option update_port", "8081", "update=start-first"}},
 		{"ErrUpdatePortContainer", map[string]any{"update": "start-first", "announce": 8080, "announce_as": "container", "update_port": 8081}, ErrBadValue, []string{"option update_port", "announce_as container"}},
 		{"ErrUpdatePortSame", map[string]any{"update": "start-first", "announce": 8080, "update_port": 8080}, ErrBadValue, []string{"option update_port", "8080", "update_port=8081"}},

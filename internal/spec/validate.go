@@ -88,6 +88,8 @@ func checkStartFirst(s *Service) error {
 		return optErr(ErrBadValue, "update", "start-first cannot work with ports %s: %s, and two containers cannot publish the same host port: drop ports (announce the service port instead), or use update stop-first", strings.Join(s.Ports, ", "), why)
 	case s.Network == "host" || strings.HasPrefix(s.Network, "container:"):
 		return optErr(ErrBadValue, "update", "start-first cannot work with network %q: %s, and in one network namespace they would both bind the same ports: use a bridge network, or update stop-first", s.Network, why)
+	case len(s.Instance)+len(NextInstanceSuffix) > 63:
+		return optErr(ErrBadValue, "update", "start-first announces the new container as instance %q, longer than a DNS label's 63 characters: set a shorter instance (at most %d characters)", s.Instance+NextInstanceSuffix, 63-len(NextInstanceSuffix))
 	case s.HostPublished() && s.UpdatePort == 0:
 		return optErr(ErrMissing, "update_port", "missing: update start-first with announce_as %s publishes the new container on a second host port while the old one holds %d: set update_port (e.g. update_port=%d), or use announce_as container", s.AnnounceAs, s.Announce, min(s.Announce+1, 65535))
 	}
