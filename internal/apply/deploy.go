@@ -90,6 +90,11 @@ func (pl *planner) deploySteps(ctx context.Context, link, exists bool, restarts,
 			// Killed after the switch began: runit carries on with it (drain, stop,
 			// adopt). Wait for the container after the old one.
 			pl.p.replaces, pl.p.startFirst, pl.p.notID = true, true, last.OldID
+			if cur.ID == last.OldID && cur.Running && readDrain(root) != last.OldID {
+				// Killed between the journal and sv term: control/t never named the old
+				// container in the drain file. Send the switch again.
+				ds.restart = append(ds.restart, Action{Kind: Restart, Path: root, Async: true, Note: "the switch an earlier run began"})
+			}
 		case startFirst && cur.Started.Before(last.Started):
 			// Killed before the switch: the old container still serves; start over.
 			pl.p.replaces = true

@@ -430,3 +430,15 @@ func (e *executor) restorePort() {
 		e.warn("cannot write %s: %v", p, err)
 	}
 }
+
+// drainFile is where control/t names the container it drains (the announcer's DrainFile).
+const drainFile = "drain"
+
+// readDrain returns the container ID control/t last drained, "" for none.
+func readDrain(root string) string {
+	b, err := safefs.ReadFile(statePath(root, drainFile))
+	if err != nil {
+		return ""
+	}
+	return string(bytes.TrimSpace(b))
+}

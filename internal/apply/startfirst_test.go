@@ -134,7 +134,8 @@ func TestPlan_StartFirst(t *testing.T) {
 		old     map[string]any // the installed service's options
 		new     map[string]any // the applied one's
 		cur     Container
-		next    bool // a leftover web.next exists
+		next    bool   // a leftover web.next exists
+		drain   string // the drain file names this container
 		journal *Deploy
 		want    []string
 		port    string // in the start note
@@ -169,9 +170,12 @@ func TestPlan_StartFirst(t *testing.T) {
 		{name: "killed before the switch, the old one crashed and runit started the new tree: wait", cur: Container{ID: "new2", Status: "running", Running: true, Started: time.Now()},
 			journal: &Deploy{Outcome: OutcomeDeploying, Phase: PhaseNext, OldID: "old", NextID: "new", Started: time.Now().Add(-time.Minute)},
 			want:    []string{"begin deploy of docker-web", "wait for serving docker-web"}},
-		{name: "killed in the switch: runit finishes it, wait", cur: serving("old", 8080),
+		{name: "killed in the switch: runit finishes it, wait", cur: serving("old", 8080), drain: "old",
 			journal: &Deploy{Outcome: OutcomeDeploying, Phase: PhaseSwitch, OldID: "old", NextID: "new", Started: time.Now().Add(-time.Minute)},
 			want:    []string{"begin deploy of docker-web", "wait for serving docker-web"}, notID: "old"},
+		{name: "killed before sv term of the switch: send it again, wait", cur: serving("old", 8080), drain: "older",
+			journal: &Deploy{Outcome: OutcomeDeploying, Phase: PhaseSwitch, OldID: "old", NextID: "new", Started: time.Now().Add(-time.Minute)},
+			want:    []string{"begin deploy of docker-web", "restart docker-web", "wait for serving docker-web"}, notID: "old"},
 		{name: "killed in the switch, already adopted: wait", cur: Container{ID: "new", Status: "running", Running: true, Started: time.Now()},
 			journal: &Deploy{Outcome: OutcomeDeploying, Phase: PhaseSwitch, OldID: "old", NextID: "new", Started: time.Now().Add(-time.Minute)},
 			want:    []string{"begin deploy of docker-web", "wait for serving docker-web"}, notID: "old"},
@@ -184,6 +188,11 @@ func TestPlan_StartFirst(t *testing.T) {
 			root := installed(t, osvc, otr)
 			if tt.journal != nil {
 				if err := writeDeploy(root, *tt.journal); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.drain != "" {
+				if err := os.WriteFile(statePath(root, drainFile), []byte(tt.drain+"\n"), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
