@@ -15,6 +15,7 @@ import (
 	"github.com/rundock/rundock/internal/render"
 	"github.com/rundock/rundock/internal/safefs"
 	"github.com/rundock/rundock/internal/spec"
+	"github.com/rundock/rundock/internal/testenv"
 	"github.com/rundock/rundock/internal/tree"
 )
 
@@ -320,5 +321,127 @@ func TestAbortNext_PutsThePreviousTreeBack(t *testing.T) {
 	d, err := readDeploy(root)
 	if err != nil || d.Outcome != OutcomeRolledBack || d.RolledBackTo != "web:1" {
 		t.Fatalf("journal %+v, %v: want rolled back to web:1", d, err)
+	}
+}
+
+// fakeScripts replaces the tree's run and announcer/run with scripts that record their
+// arguments in root/args.run and root/args.announcer (the announcer then sleeps, as the
+// real one runs), so startNext runs without Docker.
+func fakeScripts(t *testing.T, root string) {
+	t.Helper()
+	scripts := map[string]string{
+		"run":           "#!/bin/sh\necho \"$*\" >" + filepath.Join(root, "args.run") + "\n",
+		"announcer/run": "#!/bin/sh\necho \"$*\" >" + filepath.Join(root, "args.announcer") + "\nexec sleep 60\n",
+	}
+	for p, body := range scripts {
+		if err := os.WriteFile(filepath.Join(root, p), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func readArgs(t *testing.T, root, which string) string {
+	t.Helper()
+	b, _ := os.ReadFile(filepath.Join(root, "args."+which))
+	return strings.TrimSpace(string(b))
+}
+
+// startNext and waitNext with the real code paths and an embedded etcd; Docker is the
+// fake engine and run and announcer/run are scripts that record how they were called.
+func TestStartNextWaitNext(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	cli := testenv.EtcdClient(t, e.Endpoint)
+	ctx := context.Background()
+	newCt := Container{ID: "new", Ref: "web:2", Status: "running", Running: true, Health: "healthy", Ports: map[string]int{"80/tcp": 8081}}
+	for _, tt := range []struct {
+		name    string
+		next    Container
+		record  string // put under h-next, "" for none
+		wantErr []string
+	}{
+		{name: "serves", next: newCt, record: `{"host":"127.0.0.1","port":8081,"ttl":30}`},
+		{name: "unhealthy", next: Container{ID: "new", Status: "running", Running: true, Health: "unhealthy", HealthLog: "connection refused"},
+			wantErr: []string{"web.next did not serve within wait_timeout 1 s", "web.next is unhealthy", "connection refused", "removed web.next", "put the previous files back", "was not touched and still serves"}},
+		{name: "record on the wrong port", next: newCt, record: `{"host":"127.0.0.1","port":8080,"ttl":30}`,
+			wantErr: []string{"not this service's port 8081", "was not touched"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			svDir := filepath.Join(t.TempDir(), "sv")
+			opts := map[string]any{"etcd_endpoints": e.Endpoint, "wait_timeout": 1}
+			osvc, otr := sfService(t, svDir, opts)
+			root := installed(t, osvc, otr)
+			if err := savePrevious(root); err != nil {
+				t.Fatal(err)
+			}
+			opts["image"] = "web:2"
+			svc, tr := sfService(t, svDir, opts)
+			eng := &recordingEngine{engine: engine{"web": serving("old", 8080), "web.next": tt.next, "new": tt.next}}
+			p, err := MakePlan(ctx, svc, tr, eng)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, _ := render.RecordKey(spec.Service{Domain: svc.Domain, AnnounceName: svc.AnnounceName, Instance: svc.Instance + render.NextInstanceSuffix})
+			cli.Delete(ctx, key)
+			if tt.record != "" {
+				if _, err := cli.Put(ctx, key, tt.record); err != nil {
+					t.Fatal(err)
+				}
+			}
+			x := &executor{p: p, c: eng, log: slog.New(slog.DiscardHandler)}
+			defer x.stopNextAnnouncer()
+			for _, a := range p.Actions {
+				if a.Kind == StartNext {
+					break
+				}
+				if err := x.run(ctx, a); err != nil {
+					t.Fatalf("%s: %v", a, err)
+				}
+			}
+			fakeScripts(t, root)
+			if err := x.startNext(ctx); err != nil {
+				t.Fatalf("startNext: %v", err)
+			}
+			if got := readArgs(t, root, "run"); got != "next 8081" {
+				t.Errorf("run was called with %q, want next 8081", got)
+			}
+			testenv.Eventually(t, 5*time.Second, "the second announcer runs", func() bool {
+				return readArgs(t, root, "announcer") == "--instance h-next --container web.next"
+			})
+			if d, _ := readDeploy(root); d == nil || d.Phase != PhaseNext || d.NextID != "new" || d.OldID != "old" || d.NextPort != 8081 || d.PrevPort != 8080 {
+				t.Errorf("journal %+v: want phase next, old, new, 8081, 8080", d)
+			}
+			err = x.waitNext(ctx)
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("waitNext: %v", err)
+				}
+				if x.nextAnn == nil {
+					t.Fatal("the second announcer stopped before the switch")
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("waitNext succeeded")
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if x.nextAnn != nil {
+				t.Error("the second announcer still runs after the undo")
+			}
+			if !slices.Contains(eng.removed, "web.next") {
+				t.Errorf("removed %q, want web.next", eng.removed)
+			}
+			os.Remove(filepath.Join(root, "args.run")) // the test's, no part of any tree
+			os.Remove(filepath.Join(root, "args.announcer"))
+			if d, err := compareTree(root, otr.Files); err != nil || len(d.changes) != 0 {
+				t.Errorf("the previous files are not back: %+v, %v", d.changes, err)
+			}
+			if d, _ := readDeploy(root); d == nil || d.Outcome != OutcomeRolledBack {
+				t.Errorf("journal %+v, want rolled back", d)
+			}
+		})
 	}
 }
