@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/rundock/rundock/internal/container"
@@ -52,11 +53,16 @@ type Etcd = etcdclient.Config
 
 // Config is everything the announcer needs; New fills in the documented defaults.
 type Config struct {
-	Name     string // service name: the first label of NAME.DOMAIN
-	Port     int    // announced port (SRV)
-	Domain   string // default DefaultDomain
-	Prefix   string // etcd path CoreDNS reads, default defaults.Prefix
-	Instance string // last key label, default the short host name, lowercased
+	Name string // service name: the first label of NAME.DOMAIN
+	Port int    // announced port (SRV)
+	// PublishedPort, when set, is a container port ("8080/tcp"): the record's port is the
+	// host port the container publishes for it, and while it publishes none the record is
+	// withheld. rundock sets it for update start-first, where a container runs on one of
+	// two host ports. Needs the container watched.
+	PublishedPort string
+	Domain        string // default DefaultDomain
+	Prefix        string // etcd path CoreDNS reads, default defaults.Prefix
+	Instance      string // last key label, default the short host name, lowercased
 
 	AnnounceAs       string // public, private (default) or container
 	Host             string // explicit address; overrides AnnounceAs
@@ -120,6 +126,9 @@ func New(cfg Config) (*Announcer, error) {
 	if cfg.Container == "" {
 		cfg.Container = cfg.Name
 	}
+	if cfg.PublishedPort != "" && !strings.Contains(cfg.PublishedPort, "/") {
+		cfg.PublishedPort += "/tcp"
+	}
 	if cfg.TTL == 0 {
 		cfg.TTL = DefaultTTL
 	}
@@ -152,6 +161,10 @@ func (c *Config) check() error {
 		return fmt.Errorf("port %d out of range: pass --port between 1 and 65535", c.Port)
 	case c.AnnounceAs != AsPublic && c.AnnounceAs != AsPrivate && c.AnnounceAs != AsContainer:
 		return fmt.Errorf("announce-as %q: use public, private or container", c.AnnounceAs)
+	case c.PublishedPort != "" && !validPublishedPort(c.PublishedPort):
+		return fmt.Errorf("published-port %q is not a container port: pass PORT or PORT/tcp, e.g. --published-port 8080", c.PublishedPort)
+	case c.PublishedPort != "" && c.IgnoreContainer:
+		return errors.New("published-port reads the port from the container, which needs --watch-container=true")
 	case c.AnnounceAs == AsContainer && c.IgnoreContainer && c.Host == "":
 		return errors.New("announce-as container reads the container's IP, which needs --watch-container=true (or give --host)")
 	case c.TTL < MinTTL:
@@ -182,6 +195,26 @@ func (a *Announcer) Config() Config { return a.cfg }
 // DNS TTL.
 func (a *Announcer) Record(host string) skydns.Record {
 	return skydns.Record{Host: host, Port: a.cfg.Port, Priority: a.cfg.Priority, Weight: a.cfg.Weight, TTL: uint32(a.cfg.DNSTTL)}
+}
+
+// record returns the record for the container state st: with PublishedPort, the port is
+// the host port st publishes (an error while there is none).
+func (a *Announcer) record(host string, st container.State) (skydns.Record, error) {
+	r := a.Record(host)
+	if a.cfg.PublishedPort != "" {
+		if st.HostPort == 0 {
+			return r, fmt.Errorf("container %s publishes no host port for %s", a.cfg.Container, a.cfg.PublishedPort)
+		}
+		r.Port = st.HostPort
+	}
+	return r, nil
+}
+
+// validPublishedPort reports whether p is PORT/tcp or PORT/udp with PORT in 1-65535.
+func validPublishedPort(p string) bool {
+	n, proto, ok := strings.Cut(p, "/")
+	v, err := strconv.Atoi(n)
+	return ok && (proto == "tcp" || proto == "udp") && err == nil && v >= 1 && v <= 65535 && strconv.Itoa(v) == n
 }
 
 // host finds the address to announce for the container state st.

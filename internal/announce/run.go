@@ -94,7 +94,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 		}
 		defer dc.Close()
 		ch := make(chan container.State)
-		w := &container.Watcher{Name: a.cfg.Container, Network: a.cfg.Network, Client: dc, Logger: a.log}
+		w := &container.Watcher{Name: a.cfg.Container, Network: a.cfg.Network, Port: a.cfg.PublishedPort, Client: dc, Logger: a.log}
 		wctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		defer func() { stop(); <-done }()
@@ -190,6 +190,8 @@ func (l *loop) reason() string {
 	switch {
 	case !l.st.Up():
 		return l.st.Reason
+	case l.a.cfg.PublishedPort != "" && l.st.HostPort == 0:
+		return "the container publishes no host port for " + l.a.cfg.PublishedPort
 	case l.hold.maintenance:
 		return "maintenance: " + l.hold.reason
 	case l.draining != "":
@@ -220,7 +222,11 @@ func (l *loop) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	value := l.a.Record(host).Encode()
+	rec, err := l.a.record(host, l.st)
+	if err != nil {
+		return err
+	}
+	value := rec.Encode()
 	if value == l.published && l.h.ID() != 0 && !l.verify {
 		return nil
 	}

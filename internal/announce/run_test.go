@@ -497,3 +497,29 @@ func TestRun_AdoptPreviousRun(t *testing.T) {
 		return v == want && l != twinLease && l != 0
 	})
 }
+
+// TestRun_PublishedPort: with PublishedPort the record's port is the host port the
+// container publishes (update start-first moves a container between two host ports), and
+// a container that publishes none is not announced.
+func TestRun_PublishedPort(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	cli := testenv.EtcdClient(t, e.Endpoint)
+	states := make(chan container.State)
+	r := start(t, e.Endpoint, func(c *Config) {
+		c.IgnoreContainer, c.States, c.PublishedPort = false, states, "8086"
+	})
+	key := r.a.Key()
+	is := func(v string) func() bool {
+		return func() bool { got, _ := kv(t, cli, key); return got == v }
+	}
+	up := func(id string, port int) container.State {
+		return container.State{ID: id, Exists: true, Running: true, HostPort: port, Reason: "running"}
+	}
+	states <- up(idA, 18086)
+	within(t, 5*time.Second, "announced on the published port 18086", is(`{"host":"127.0.0.10","port":18086,"ttl":5}`))
+	states <- up(idB, 18087)
+	within(t, 5*time.Second, "announced on the new container's port 18087", is(`{"host":"127.0.0.10","port":18087,"ttl":5}`))
+	states <- up(idC, 0)
+	within(t, 5*time.Second, "withdrawn while no port is published", is(""))
+	stays(t, 500*time.Millisecond, "withheld while no port is published", is(""))
+}

@@ -95,6 +95,7 @@ func New(stderr io.Writer, reload <-chan struct{}) *cobra.Command {
 	f.SortFlags = false
 	f.StringVar(&cfg.Name, "name", "", "service name, the first label of NAME.DOMAIN (required)")
 	f.IntVar(&cfg.Port, "port", 0, "announced port, served in SRV answers (required)")
+	f.StringVar(&cfg.PublishedPort, "published-port", "", "container port (PORT[/tcp|udp]): announce the host port the container publishes for it instead of --port (rundock's update start-first)")
 	f.StringVar(&cfg.Domain, "domain", announce.DefaultDomain, "DNS domain the service lives in")
 	f.StringVar(&cfg.Prefix, "prefix", defaults.Prefix, "etcd path CoreDNS's etcd plugin reads (one segment)")
 	f.StringVar(&cfg.Instance, "instance", "", "last label of the key and of the SRV target (default: short host name, lowercased)")

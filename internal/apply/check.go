@@ -18,6 +18,9 @@ func (st Status) Problems() []string {
 	if st.Linked {
 		out = append(out, st.runProblems()...)
 	}
+	if st.Next != "" && (st.Deploy == nil || st.Deploy.Outcome != OutcomeDeploying) {
+		out = append(out, "a container NAME.next ("+st.Next+") runs beside the service, not supervised, left by an interrupted update start-first: apply again to finish or undo the update")
+	}
 	if d := st.Deploy; d != nil && (d.Outcome == OutcomeFailed || d.Outcome == OutcomeRolledBack) {
 		p := fmt.Sprintf("last deploy of %s %s", d.Image, d.Outcome)
 		if d.RolledBackTo != "" {

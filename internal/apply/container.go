@@ -1,8 +1,11 @@
 package apply
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -10,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
+	"github.com/docker/docker/pkg/stdcopy"
 )
 
 // Containers is what apply needs from the container engine. The default talks to the
@@ -42,6 +46,16 @@ type Container struct {
 	Started time.Time `json:"started,omitzero"`
 	// HealthLog is the output of the last health check, for failure messages.
 	HealthLog string `json:"-"`
+	// Ports are the host ports it publishes, by container port ("80/tcp": 8080), the
+	// first binding of each (Inspect only).
+	Ports map[string]int `json:"-"`
+}
+
+// logTailer is a Containers that can also return a container's last log lines; the
+// start-first wait uses it, when the engine has it, to say why a new container that
+// runit never saw did not serve.
+type logTailer interface {
+	Logs(ctx context.Context, name string, n int) (string, error)
 }
 
 // Serving reports whether the container runs and, when it has a health check, is healthy.
@@ -102,6 +116,19 @@ func (d DockerContainers) Inspect(ctx context.Context, name string) (Container, 
 	out := Container{ID: info.ID, Image: info.Image}
 	if info.Config != nil {
 		out.Ref = info.Config.Image
+	}
+	if info.NetworkSettings != nil {
+		for p, bs := range info.NetworkSettings.Ports {
+			for _, b := range bs {
+				if n, err := strconv.Atoi(b.HostPort); err == nil && n > 0 {
+					if out.Ports == nil {
+						out.Ports = map[string]int{}
+					}
+					out.Ports[string(p)] = n
+					break
+				}
+			}
+		}
 	}
 	if info.State != nil {
 		out.Status = string(info.State.Status)
@@ -180,6 +207,25 @@ func (d DockerContainers) List(ctx context.Context) (map[string]Container, error
 		}
 	}
 	return out, nil
+}
+
+// Logs returns the last n lines of the container's output, stdout and stderr merged.
+func (d DockerContainers) Logs(ctx context.Context, name string, n int) (string, error) {
+	c, err := d.client()
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	rc, err := c.ContainerLogs(ctx, name, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(n)})
+	if err != nil {
+		return "", fmt.Errorf("cannot read the log of container %s: %w", name, err)
+	}
+	defer rc.Close()
+	var b bytes.Buffer
+	if _, err := stdcopy.StdCopy(&b, &b, io.LimitReader(rc, 1<<20)); err != nil {
+		return "", fmt.Errorf("cannot read the log of container %s: %w", name, err)
+	}
+	return strings.TrimRight(b.String(), "\n"), nil
 }
 
 // Remove implements Containers.

@@ -21,6 +21,8 @@ const pullTimeout = 5 * time.Minute
 // begin), after the restarts of changed services, and at the end (wait).
 type deploySteps struct {
 	before, restart, after []Action
+	// replace takes the place of the container service's restart: an update start-first.
+	replace []Action
 }
 
 // deploySteps plans what a start or restart of the container needs: the image pulled
@@ -76,12 +78,38 @@ func (pl *planner) deploySteps(ctx context.Context, link, exists bool, restarts,
 	// The container that runs now is replaced, unless a half-done deploy already started
 	// the one to wait for.
 	pl.p.replaces = fresh || moved
+	// update start-first replaces a container that serves; one that does not has no
+	// traffic to keep, and is replaced as with stop-first.
+	startFirst := svc.StartFirst() && cur.Serving()
+	if interrupted {
+		pl.p.last = last
+	}
 	if interrupted && !fresh {
-		if !cur.Running || cur.Started.Before(last.Started) {
+		switch {
+		case svc.StartFirst() && last.Phase == PhaseSwitch:
+			// Killed after the switch began: runit carries on with it (drain, stop,
+			// adopt). Wait for the container after the old one.
+			pl.p.replaces, pl.p.startFirst, pl.p.notID = true, true, last.OldID
+			if cur.ID == last.OldID && cur.Running && readDrain(root) != last.OldID {
+				// Killed between the journal and sv term: control/t never named the old
+				// container in the drain file. Send the switch again.
+				ds.restart = append(ds.restart, Action{Kind: Restart, Path: root, Async: true, Note: "the switch an earlier run began"})
+			}
+		case startFirst && cur.Started.Before(last.Started):
+			// Killed before the switch: the old container still serves; start over.
+			pl.p.replaces = true
+			ds.restart = append(ds.restart, Action{Kind: RemoveNext, Path: render.NextName(svc.Name), Quiet: true})
+			ds.restart = append(ds.restart, pl.startFirstSteps(false, "an earlier run left this update half-done")...)
+		case !cur.Running || cur.Started.Before(last.Started):
 			pl.p.replaces = true
 			ds.restart = append(ds.restart, Action{Kind: Restart, Path: root, Async: true, Note: "an earlier run left this deploy half-done"})
 		}
+		if svc.StartFirst() {
+			pl.p.startFirst = true // a leftover NAME.next is removed after the wait
+		}
 		fresh = true
+	} else if startFirst && slices.Contains(restarts, root) {
+		ds.replace = pl.startFirstSteps(false, "")
 	}
 	if !fresh && !moved {
 		return ds, nil
@@ -92,7 +120,9 @@ func (pl *planner) deploySteps(ctx context.Context, link, exists bool, restarts,
 	} else {
 		ds.restart = append(ds.restart, begin) // the tree exists by then
 	}
-	if moved {
+	if moved && startFirst {
+		ds.restart = append(ds.restart, pl.startFirstSteps(true, "a new image behind "+svc.Image)...)
+	} else if moved {
 		ds.restart = append(ds.restart, Action{Kind: Restart, Path: root, Async: true, IfImageMoved: true, Note: "a new image behind " + svc.Image})
 	}
 	ds.after = append(ds.after, Action{Kind: WaitServing, Path: root, Quiet: true, IfImageMoved: moved})
@@ -129,6 +159,12 @@ func (e *executor) begin() error {
 		}
 	}
 	e.deploy = Deploy{Outcome: OutcomeDeploying, Image: e.p.Service.Image, Started: time.Now()}
+	if last := e.p.last; last != nil && e.p.Service.StartFirst() {
+		// Finishing an update start-first: keep its phase and containers, so a run
+		// killed again is found where this one is.
+		e.deploy = *last
+		e.deploy.Outcome, e.deploy.Image = OutcomeDeploying, e.p.Service.Image
+	}
 	return writeDeploy(e.p.Root, e.deploy)
 }
 
@@ -139,24 +175,33 @@ func (e *executor) waitServing(ctx context.Context) error {
 	if e.deploy.Started.IsZero() {
 		e.deploy = Deploy{Outcome: OutcomeDeploying, Image: svc.Image, Started: time.Now()}
 	}
-	if !svc.Wait {
+	// An update start-first always waits: its new container's record may go only once the
+	// service's own announcer has taken over.
+	if !svc.Wait && !e.p.startFirst {
 		e.deploy.Outcome, e.deploy.Ended = OutcomeStarted, time.Now()
 		return writeDeploy(e.p.Root, e.deploy)
 	}
 	old := ""
 	if e.p.replaces {
 		old = e.p.Current.ID
+		if e.p.notID != "" {
+			old = e.p.notID
+		}
 	}
 	ct, err := waitServing(ctx, svc, e.p.Root, e.c, old)
 	e.deploy.ImageID, e.deploy.Ended = ct.Image, time.Now()
+	if ctx.Err() != nil && err != nil {
+		return err // killed or cancelled: the next apply finishes the deploy
+	}
+	if e.p.startFirst {
+		e.endNext(ctx)
+	}
 	if err == nil {
 		e.deploy.Outcome = OutcomeOK
 		return writeDeploy(e.p.Root, e.deploy)
 	}
-	if ctx.Err() != nil {
-		return err // killed or cancelled: the next apply finishes the deploy
-	}
 	e.deploy.Reason = err.Error()
+	e.restorePort()
 	return e.rollback(ctx, err, ct.ID)
 }
 

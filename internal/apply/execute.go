@@ -51,10 +51,11 @@ type executor struct {
 	c        Containers
 	log      *slog.Logger
 	warnings []string
-	changed  bool       // an action that changes something ran
-	moved    bool       // the pull moved the image behind the reference (IfImageMoved)
-	diff     []FileDiff // what the plan could not know: the image behind a tag
-	deploy   Deploy     // the deploy in progress
+	changed  bool           // an action that changes something ran
+	moved    bool           // the pull moved the image behind the reference (IfImageMoved)
+	diff     []FileDiff     // what the plan could not know: the image behind a tag
+	deploy   Deploy         // the deploy in progress
+	nextAnn  *nextAnnouncer // the announcer of an update start-first's new container
 }
 
 func (e *executor) warn(format string, args ...any) {
@@ -83,6 +84,7 @@ func Execute(ctx context.Context, p Plan, c Containers, log *slog.Logger) (Outco
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &executor{p: p, c: c, log: log}
+	defer e.stopNextAnnouncer()
 	var err error
 	report(ctx, Event{Service: p.Service.Name, Step: StepApply})
 	for _, a := range p.Actions {
@@ -156,6 +158,14 @@ func (e *executor) run(ctx context.Context, a Action) error {
 		return e.begin()
 	case WaitServing:
 		return e.waitServing(ctx)
+	case StartNext:
+		return e.startNext(ctx)
+	case WaitNext:
+		return e.waitNext(ctx)
+	case Switch:
+		return e.switchOver(ctx)
+	case RemoveNext:
+		return e.c.Remove(ctx, a.Path)
 	case MaintenanceOn, MaintenanceOff:
 		return setMaintenance(ctx, e.p.Root, a.Kind == MaintenanceOn, a.Note)
 	}

@@ -121,6 +121,14 @@ type Plan struct {
 
 	interrupted bool // an earlier deploy of this tree was left half-done
 	replaces    bool // the deploy replaces the Current container (else it waits for it)
+	// last is the journal of the deploy an earlier run left half-done.
+	last *Deploy
+	// notID, when set, is the container the wait for serving waits to see replaced
+	// (instead of Current's): the old one of an update start-first a killed run switched.
+	notID string
+	// An update start-first: its new container's host port (0: announce_as container).
+	startFirst bool
+	nextPort   int
 }
 
 // Changed reports whether executing the plan surely changes anything (an action that
@@ -237,6 +245,11 @@ func (pl *planner) present(ctx context.Context, link bool) error {
 	}
 	pl.maintenance()
 	for _, dir := range restarts {
+		if dir == pl.root && len(dep.replace) > 0 {
+			// update start-first: the new container beside the old one, then the switch.
+			pl.p.Actions = append(pl.p.Actions, dep.replace...)
+			continue
+		}
 		// A deploy's wait follows the container's restart; sv need not wait for ./check.
 		pl.add(Action{Kind: Restart, Path: dir, Async: dir == pl.root && len(dep.after) > 0})
 	}
@@ -336,6 +349,10 @@ func (pl *planner) disable(ctx context.Context) error {
 		if err == nil && !stopped[real] && runit.Supervised(dir) {
 			pl.add(Action{Kind: Stop, Path: dir})
 		}
+	}
+	// A new container an interrupted update start-first left beside the old one.
+	if st, err := pl.c.State(ctx, render.NextName(pl.svc.Name)); err == nil && st != "" {
+		pl.add(Action{Kind: RemoveNext, Path: render.NextName(pl.svc.Name)})
 	}
 	state, err := pl.c.State(ctx, pl.svc.Name)
 	switch {

@@ -99,6 +99,10 @@ func actionEvent(svc string, a Action, stopWait time.Duration) Event {
 		e.Long, e.Limit = true, pickupTimeout
 	case WaitServing:
 		e.Long, e.Detail = true, "waiting for serving"
+	case StartNext:
+		e.Long, e.Limit = true, nextStartTimeout
+	case WaitNext:
+		e.Long, e.Detail = true, "waiting for the new container beside the old one"
 	}
 	return e
 }

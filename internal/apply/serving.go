@@ -50,7 +50,7 @@ func waitServing(ctx context.Context, svc spec.Service, root string, c Container
 	var rec *recordCheck
 	if svc.Announce != 0 {
 		if on, _ := readMaintenance(root); !on {
-			r, err := newRecordCheck(svc)
+			r, err := newRecordCheck(svc, svc.Instance, recordPort(svc, root))
 			if err != nil {
 				return Container{}, err
 			}
@@ -143,8 +143,9 @@ type recordCheck struct {
 	port int
 }
 
-func newRecordCheck(svc spec.Service) (*recordCheck, error) {
-	key, err := skydns.InstanceKey(defaults.Prefix, svc.Domain, svc.AnnounceName, svc.Instance)
+// newRecordCheck checks the record of svc's instance with port.
+func newRecordCheck(svc spec.Service, instance string, port int) (*recordCheck, error) {
+	key, err := skydns.InstanceKey(defaults.Prefix, svc.Domain, svc.AnnounceName, instance)
 	if err != nil {
 		return nil, fmt.Errorf("cannot wait for the record of %s: %w", svc.Name, err)
 	}
@@ -159,10 +160,6 @@ func newRecordCheck(svc spec.Service) (*recordCheck, error) {
 	cli, err := etcdclient.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cannot wait for the record of %s: %w", svc.Name, err)
-	}
-	port := svc.Announce
-	if svc.AnnounceAs == spec.AnnounceContainer {
-		port = svc.Port
 	}
 	return &recordCheck{cli: cli, key: key, port: port}, nil
 }

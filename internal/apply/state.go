@@ -48,7 +48,22 @@ type Deploy struct {
 	Reason string `json:"reason,omitempty"`
 	// RolledBackTo is the image the previous tree runs again after a rollback.
 	RolledBackTo string `json:"rolled_back_to,omitempty"`
+	// An update start-first: Phase is how far it got (PhaseNext: the new container starts
+	// beside the old one; PhaseSwitch: the old one drains and stops, and runit's run adopts
+	// the new one), OldID the container it replaces, NextID and NextPort the new one,
+	// PrevPort the host port the old one holds (0 with announce_as container).
+	Phase    string `json:"phase,omitempty"`
+	OldID    string `json:"old_id,omitempty"`
+	NextID   string `json:"next_id,omitempty"`
+	NextPort int    `json:"next_port,omitempty"`
+	PrevPort int    `json:"prev_port,omitempty"`
 }
+
+// The phases of an update start-first (Deploy.Phase).
+const (
+	PhaseNext   = "start new beside old"
+	PhaseSwitch = "switch"
+)
 
 func statePath(root, name string) string {
 	return filepath.Join(root, render.StatePath, name)

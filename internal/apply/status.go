@@ -54,6 +54,9 @@ type Status struct {
 	Linked bool `json:"linked"`
 	// Installed is true when the tree exists in sv_dir.
 	Installed bool `json:"installed"`
+	// Next is the Docker state of a NAME.next container beside the service's (an update
+	// start-first in progress, or one a killed apply left), "" when there is none.
+	Next string `json:"next,omitempty"`
 }
 
 // GetStatus reports the runit and container state of a service without changing anything.
@@ -64,6 +67,9 @@ func GetStatus(ctx context.Context, svc spec.Service, c Containers) (Status, err
 	ct, err := c.Inspect(ctx, svc.Name)
 	st, serr := localStatus(svc)
 	st.setContainer(ct)
+	if next, nerr := c.Inspect(ctx, render.NextName(svc.Name)); nerr == nil && next.ID != "" && next.ID != ct.ID {
+		st.Next = next.Status
+	}
 	if serr != nil {
 		return st, serr
 	}
@@ -81,6 +87,9 @@ func Statuses(ctx context.Context, svcs []spec.Service, c Containers) ([]Status,
 	for i, svc := range svcs {
 		st, serr := localStatus(svc)
 		st.setContainer(all[svc.Name])
+		if next := all[render.NextName(svc.Name)]; next.ID != "" && next.ID != all[svc.Name].ID {
+			st.Next = next.Status
+		}
 		if err == nil {
 			err = serr
 		}

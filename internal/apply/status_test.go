@@ -227,6 +227,18 @@ func TestStatus_Problems(t *testing.T) {
 		{"DeployFailed", func() Status { s := up("running"); s.Deploy = &Deploy{Outcome: OutcomeFailed, Image: "x:1"}; return s },
 			[]string{"last deploy of x:1 failed"}},
 		{"DeployOK", func() Status { s := up("running"); s.Deploy = &Deploy{Outcome: OutcomeOK, Image: "x:1"}; return s }, nil},
+		{"LeftoverNext", func() Status {
+			s := up("running")
+			s.Next = "running"
+			s.Deploy = &Deploy{Outcome: OutcomeOK}
+			return s
+		},
+			[]string{"a container NAME.next (running) runs beside the service, not supervised, left by an interrupted update start-first: apply again to finish or undo the update"}},
+		{"NextDuringAnUpdate", func() Status {
+			s := up("running")
+			s.Next, s.Deploy = "running", &Deploy{Outcome: OutcomeDeploying}
+			return s
+		}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,7 +6,7 @@
 // events stream (a Docker daemon restart), so a missed event never leaves a stale state.
 // Events that end service (die, stop, destroy, pause, unhealthy, a kill with a
 // terminating signal) take effect at once without an inspect; events that may begin
-// service (start, unpause, healthy) are confirmed by an inspect, which also reads the
+// service (start, unpause, healthy, a rename to the followed name) are confirmed by an inspect, which also reads the
 // container's IP address.
 package container
 
@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
+	"github.com/docker/go-connections/nat"
 
 	"github.com/rundock/rundock/internal/backoff"
 )
@@ -42,6 +44,11 @@ type State struct {
 	// IP is the container's IPv4 address on the chosen network ("" when it has none,
 	// e.g. with --network host).
 	IP string
+	// HostPort is the host port Docker publishes for the Watcher's Port (0 when the
+	// Watcher has no Port or the container publishes none for it). With update
+	// start-first a container may run on either of two host ports, so the announcer
+	// takes the port from the container rather than from its flags.
+	HostPort int
 	// Reason says why the state is what it is, for logs: "running", "healthy",
 	// "event die", "not found", "docker unreachable: ...".
 	Reason string
@@ -59,8 +66,11 @@ func (s State) Up() bool {
 type Watcher struct {
 	Name    string
 	Network string
-	Client  *client.Client
-	Logger  *slog.Logger
+	// Port is a container port ("8080/tcp") whose published host port State.HostPort
+	// reports; "" for none.
+	Port   string
+	Client *client.Client
+	Logger *slog.Logger
 }
 
 // watchedActions are the events that can change whether the container serves; others
@@ -68,6 +78,7 @@ type Watcher struct {
 var watchedActions = []events.Action{
 	events.ActionStart, events.ActionDie, events.ActionStop, events.ActionKill,
 	events.ActionDestroy, events.ActionPause, events.ActionUnPause, events.ActionHealthStatus,
+	events.ActionRename,
 }
 
 // Run reports the container's state on out until ctx is done: first the inspected state,
@@ -178,10 +189,12 @@ func (w *Watcher) follow(ctx context.Context, msgs <-chan events.Message, errs <
 }
 
 // matches reports whether m is about the followed container. Docker's container filter
-// matches name prefixes, so following "web" also streams the events of "web-db".
+// matches name prefixes, so following "web" also streams the events of "web-db". A rename
+// matches under its old name too (update start-first renames web.next to web).
 func (w *Watcher) matches(m events.Message) bool {
 	name := strings.TrimPrefix(m.Actor.Attributes["name"], "/")
-	return name == w.Name || m.Actor.ID == w.Name ||
+	old := strings.TrimPrefix(m.Actor.Attributes["oldName"], "/")
+	return name == w.Name || m.Actor.ID == w.Name || (m.Action == events.ActionRename && old == w.Name) ||
 		(len(w.Name) >= 12 && strings.HasPrefix(m.Actor.ID, w.Name) && strings.Trim(w.Name, "0123456789abcdef") == "")
 }
 
@@ -195,7 +208,23 @@ func (w *Watcher) inspect(ctx context.Context) (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("cannot inspect container %s: %w", w.Name, err)
 	}
-	return FromInspect(resp, w.Network), nil
+	st := FromInspect(resp, w.Network)
+	st.HostPort = PublishedPort(resp, w.Port)
+	return st, nil
+}
+
+// PublishedPort returns the host port Docker publishes for the container port port
+// ("8080/tcp"), the first binding's; 0 when port is "" or not published.
+func PublishedPort(resp container.InspectResponse, port string) int {
+	if port == "" || resp.NetworkSettings == nil {
+		return 0
+	}
+	for _, b := range resp.NetworkSettings.Ports[nat.Port(port)] {
+		if n, err := strconv.Atoi(b.HostPort); err == nil && n > 0 && n <= 65535 {
+			return n
+		}
+	}
+	return 0
 }
 
 // FromInspect reads the state from an inspect response; network chooses the IP as in
@@ -271,7 +300,7 @@ func effect(m events.Message) effectKind {
 			return effectDown
 		}
 		return effectNone
-	case m.Action == events.ActionStart, m.Action == events.ActionUnPause,
+	case m.Action == events.ActionStart, m.Action == events.ActionUnPause, m.Action == events.ActionRename,
 		strings.HasPrefix(string(m.Action), string(events.ActionHealthStatus)):
 		return effectInspect
 	}
@@ -286,5 +315,5 @@ func describe(m events.Message) string {
 }
 
 func sameState(a, b State) bool {
-	return a.ID == b.ID && a.Up() == b.Up() && a.Exists == b.Exists && a.Running == b.Running && a.Health == b.Health && a.IP == b.IP
+	return a.ID == b.ID && a.Up() == b.Up() && a.Exists == b.Exists && a.Running == b.Running && a.Health == b.Health && a.IP == b.IP && a.HostPort == b.HostPort
 }

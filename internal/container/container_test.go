@@ -6,6 +6,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/go-connections/nat"
 )
 
 func TestEffect(t *testing.T) {
@@ -29,6 +30,7 @@ func TestEffect(t *testing.T) {
 		{name: "kill HUP is a reload", action: events.ActionKill, signal: "1", want: effectNone},
 		{name: "kill USR1", action: events.ActionKill, signal: "SIGUSR1", want: effectNone},
 		{name: "attach", action: events.ActionAttach, want: effectNone},
+		{name: "rename", action: events.ActionRename, want: effectInspect},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,19 +91,26 @@ func TestFromInspect(t *testing.T) {
 func TestWatcher_Matches(t *testing.T) {
 	id := "4f2a9c0e1b3d5f7a9c0e1b3d5f7a9c0e1b3d5f7a9c0e1b3d5f7a9c0e1b3d5f7a"
 	tests := []struct {
-		name, follow, actorName string
-		want                    bool
+		name, follow, actorName, oldName string
+		action                           events.Action
+		want                             bool
 	}{
 		{name: "same name", follow: "web", actorName: "web", want: true},
 		{name: "prefix is another container", follow: "web", actorName: "web-db", want: false},
 		{name: "full id", follow: id, actorName: "web", want: true},
 		{name: "short id", follow: id[:12], actorName: "web", want: true},
 		{name: "too short an id prefix", follow: id[:4], actorName: "web", want: false},
+		{name: "renamed to the name", follow: "web", actorName: "web", oldName: "/web.next", action: events.ActionRename, want: true},
+		{name: "renamed from the name", follow: "web.next", actorName: "web", oldName: "/web.next", action: events.ActionRename, want: true},
+		{name: "old name only counts for a rename", follow: "web.next", actorName: "web", oldName: "/web.next", action: events.ActionStart, want: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := &Watcher{Name: tt.follow}
-			m := events.Message{Actor: events.Actor{ID: id, Attributes: map[string]string{"name": tt.actorName}}}
+			m := events.Message{Action: tt.action, Actor: events.Actor{ID: id, Attributes: map[string]string{"name": tt.actorName}}}
+			if tt.oldName != "" {
+				m.Actor.Attributes["oldName"] = tt.oldName
+			}
 			if got := w.matches(m); got != tt.want {
 				t.Fatalf("matches = %v, want %v", got, tt.want)
 			}
@@ -121,5 +130,26 @@ func TestFromInspect_ID(t *testing.T) {
 	a, b := State{ID: id, Exists: true, Running: true}, State{ID: "other", Exists: true, Running: true}
 	if sameState(a, b) {
 		t.Fatal("states of two container IDs compare the same")
+	}
+}
+
+func TestPublishedPort(t *testing.T) {
+	resp := inspect("running", true, false, "", nil)
+	resp.NetworkSettings.Ports = nat.PortMap{
+		"8080/tcp": {{HostIP: "127.0.0.1", HostPort: "18080"}},
+		"9090/tcp": nil,
+	}
+	tests := []struct {
+		port string
+		want int
+	}{{"8080/tcp", 18080}, {"8080/udp", 0}, {"9090/tcp", 0}, {"", 0}}
+	for _, tt := range tests {
+		if got := PublishedPort(resp, tt.port); got != tt.want {
+			t.Errorf("PublishedPort(%q) = %d, want %d", tt.port, got, tt.want)
+		}
+	}
+	a, b := State{ID: "x", Exists: true, Running: true, HostPort: 18080}, State{ID: "x", Exists: true, Running: true, HostPort: 18081}
+	if sameState(a, b) {
+		t.Fatal("states on two host ports compare the same: the record would keep the old port")
 	}
 }

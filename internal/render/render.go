@@ -5,6 +5,8 @@ package render
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -122,7 +124,37 @@ type runData struct {
 	// wait for each and finish's pause after run gave up.
 	Deps                      []dep
 	DependsWait, DependsPause int
+	// Update start-first: SlotPorts when the container publishes the announced port on the
+	// host (it alternates between announce and update_port); NextName the new container's
+	// name beside the old one; SpecHash identifies what run starts (run with SpecHash ""
+	// and the env file, hashed), so run adopts only a container of this tree.
+	SlotPorts              bool
+	NextName, SpecHash     string
+	AdoptFormat, AdoptWant string
+	SpecLabelArg           string
 }
+
+// Update start-first: names and files shared by the rendered scripts and apply.
+const (
+	// NextSuffix makes the new container's name while the old one runs (web.next).
+	NextSuffix = ".next"
+	// NextInstanceSuffix makes the instance label of the new container's record
+	// (node-1-next), so it is announced beside the old one.
+	NextInstanceSuffix = spec.NextInstanceSuffix
+	// SpecLabel is the label that carries the spec hash of the tree a container was
+	// started from.
+	SpecLabel = "rundock.spec"
+	// SpecLine starts the line of a start-first run that names its spec hash.
+	SpecLine = "# spec: "
+	// PortFile, in the state directory, names the host port the service holds (announce
+	// or update_port).
+	PortFile = "port"
+	// adoptFormat is the docker inspect template run compares with "HASH true".
+	adoptFormat = `{{index .Config.Labels "` + SpecLabel + `"}} {{.State.Running}}`
+)
+
+// NextName returns the name of the container an update start-first starts beside name.
+func NextName(name string) string { return name + NextSuffix }
 
 // logData is what log-run.tmpl sees.
 type logData struct {
@@ -213,6 +245,11 @@ func Render(s spec.Service) (tree.Tree, error) {
 	if s.AnnounceAs == spec.AnnounceContainer {
 		d.AnnouncerPort = s.Port
 	}
+	if s.StartFirst() {
+		d.SlotPorts = s.HostPublished()
+		d.NextName = NextName(s.Name)
+		d.AdoptFormat = adoptFormat
+	}
 	if len(s.Env) > 0 {
 		d.EnvFilePath = path.Join(s.SvDir, Dir(s.Name), EnvPath)
 	}
@@ -243,6 +280,21 @@ func Render(s spec.Service) (tree.Tree, error) {
 	}
 	if used["PUBLIC_IP"] {
 		d.Lookups = append(d.Lookups, lookup{"PUBLIC_IP", "public", s.PublicInterface})
+	}
+
+	if s.StartFirst() {
+		// The hash covers what the container is started with: run itself (without the
+		// hash) and the env file.
+		var buf bytes.Buffer
+		if err := tmpl.ExecuteTemplate(&buf, "run.tmpl", d); err != nil {
+			return tree.Tree{}, fmt.Errorf("cannot render run of service %q: %w", s.Name, err)
+		}
+		h := sha256.New()
+		h.Write(buf.Bytes())
+		h.Write(EnvFileData(s.Env))
+		d.SpecHash = hex.EncodeToString(h.Sum(nil))[:16]
+		d.AdoptWant = d.SpecHash + " true"
+		d.SpecLabelArg = SpecLabel + "=" + d.SpecHash
 	}
 
 	layout := Services(s.Name)

@@ -205,3 +205,20 @@ func checkEtcdUser(t target) error {
 	}
 	return nil
 }
+
+// checkUpdatePort: update_port is the second host port of update start-first, so only
+// with it and a host-published announce port, and not that port itself.
+func checkUpdatePort(t target) error {
+	s := t.s
+	switch {
+	case s.UpdatePort == 0:
+		return nil
+	case !s.StartFirst():
+		return optErr(ErrBadValue, "update_port", "%d is set without update start-first: set update=start-first, or drop update_port", s.UpdatePort)
+	case s.Announce != 0 && !s.HostPublished():
+		return optErr(ErrBadValue, "update_port", "%d is set with announce_as container, which publishes no host port (the record has the container's own address and port): drop update_port", s.UpdatePort)
+	case s.UpdatePort == s.Announce:
+		return optErr(ErrBadValue, "update_port", "%d is announce itself: the new container needs another host port than the old one, e.g. update_port=%d", s.UpdatePort, min(s.Announce+1, 65535))
+	}
+	return nil
+}

@@ -135,6 +135,18 @@ func TestOptions_Declared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Options that take effect only with others: their choices and ranges are tried with
+	// these set too.
+	companions := map[string]map[string]any{
+		"update":      {"announce": 80, "announce_as": "container"},
+		"update_port": {"update": "start-first"},
+	}
+	with := func(name string, m map[string]any) map[string]any {
+		for k, v := range companions[name] {
+			m[k] = v
+		}
+		return m
+	}
 	for _, o := range AllOptions() {
 		t.Run(o.Name, func(t *testing.T) {
 			if o.Usage() == "" || len(o.doc) == 0 {
@@ -154,19 +166,19 @@ func TestOptions_Declared(t *testing.T) {
 				}
 			}
 			for _, c := range o.choices {
-				if _, err := FromMap(map[string]any{"name": "web", "image": "nginx", o.Name: c}, "h"); err != nil {
+				if _, err := FromMap(with(o.Name, map[string]any{"name": "web", "image": "nginx", o.Name: c}), "h"); err != nil {
 					t.Errorf("choice %q: %v", c, err)
 				}
 			}
 			if o.Kind == KindInt {
 				for _, n := range []int{o.min, o.max} {
-					m := map[string]any{"name": "web", "image": "nginx", "announce": 80, o.Name: n}
+					m := with(o.Name, map[string]any{"name": "web", "image": "nginx", "announce": 80, o.Name: n})
 					if _, err := FromMap(m, "h"); err != nil {
 						t.Errorf("%d: %v", n, err)
 					}
 				}
 				for _, n := range []int{o.min - 1, o.max + 1} {
-					m := map[string]any{"name": "web", "image": "nginx", "announce": 80, o.Name: n}
+					m := with(o.Name, map[string]any{"name": "web", "image": "nginx", "announce": 80, o.Name: n})
 					if _, err := FromMap(m, "h"); !errors.Is(err, ErrBadValue) {
 						t.Errorf("%d: error %v, want ErrBadValue", n, err)
 					}

@@ -37,6 +37,15 @@ const (
 	PullNever   = "never"
 )
 
+// Update strategies: how a change that needs a new container replaces the running one.
+const (
+	UpdateStopFirst  = "stop-first"
+	UpdateStartFirst = "start-first"
+	// NextInstanceSuffix makes the instance label of the new container's record during an
+	// update start-first (node-1-next), announced beside the old one's.
+	NextInstanceSuffix = "-next"
+)
+
 // Service is one validated service description. Zero values mean "not set"; FromMap
 // fills what a user left out. Each field with a JSON name is an option declared in
 // options.go.
@@ -71,6 +80,10 @@ type Service struct {
 	Drain       int  `json:"drain"`                  // seconds; defaults to DNSTTL with Announce
 	Wait        bool `json:"wait"`                   // wait for serving, roll back when it does not
 	WaitTimeout int  `json:"wait_timeout,omitempty"` // seconds
+	// Update is stop-first or start-first (a new container beside the old one, on
+	// UpdatePort when the announced port is a host port).
+	Update     string `json:"update,omitempty"`
+	UpdatePort int    `json:"update_port,omitempty"`
 	// Maintenance withdraws the record without stopping the container; applied only when
 	// MaintenanceSet (the option was given).
 	Maintenance       bool   `json:"maintenance"`
@@ -118,6 +131,14 @@ type Service struct {
 	ServiceDir string `json:"service_dir,omitempty"`
 	BinDir     string `json:"bin_dir,omitempty"` // where rundock and announcer are installed
 }
+
+// StartFirst reports whether a change that needs a new container starts it beside the
+// old one.
+func (s Service) StartFirst() bool { return s.Update == UpdateStartFirst }
+
+// HostPublished reports whether the announced port is a host port the container publishes
+// (announce_as public or private), as opposed to the container's own address and port.
+func (s Service) HostPublished() bool { return s.Announce != 0 && s.AnnounceAs != AnnounceContainer }
 
 // Word is one word of Args: its parts concatenated.
 type Word []Part

@@ -16,7 +16,8 @@ func TestFromMap_Defaults(t *testing.T) {
 		State: StateEnabled, Name: "influxdb", Image: "tutum/influxdb:latest",
 		Announce: 8086, AnnounceAs: AnnouncePrivate, Port: 8086,
 		Hostname: "back-1-influxdb", Pull: PullMissing, StopTimeout: 10, Drain: 30, Wait: true, WaitTimeout: 60,
-		Log: true, LogDir: "/var/log/rundock", LogSize: 1000000, LogCount: 10,
+		Update: UpdateStopFirst,
+		Log:    true, LogDir: "/var/log/rundock", LogSize: 1000000, LogCount: 10,
 		AnnounceName: "influxdb", Instance: "back-1", Domain: "s.prod.example.com",
 		EtcdEndpoints: []string{"http://127.0.0.1:2379"}, TTL: 30, DNSTTL: 30,
 		SvDir: "/etc/sv", ServiceDir: "/etc/service", BinDir: "/usr/local/bin",
@@ -177,6 +178,19 @@ func TestFromMap_Errors(t *testing.T) {
 		{"ErrCommandSubst", map[string]any{"command": "sh -c $(id)"}, ErrBadValue, []string{"option command", "$(id)"}},
 		{"ErrCommandPlaceholder", map[string]any{"command": "serve $PRIVATE_IP"}, ErrBadValue, []string{"option command", "$PRIVATE_IP", "args"}},
 		{"ErrInvalidUTF8", map[string]any{"command": []any{"a\xffb"}}, ErrBadValue, []string{"option command", "UTF-8"}},
+		{"ErrUpdate", map[string]any{"update": "blue-green"}, ErrBadValue, []string{"option update", `"blue-green"`, "stop-first, start-first"}},
+		{"ErrStartFirstNoAnnounce", map[string]any{"update": "start-first"}, ErrMissing, []string{"option update", "needs announce", "stop-first"}},
+		{"ErrStartFirstNoUpdatePort", map[string]any{"update": "start-first", "announce": 8080}, ErrMissing, []string{"option update_port", "8080", "update_port=8081", "announce_as container"}},
+		{"ErrStartFirstPorts", map[string]any{"update": "start-first", "announce": 8080, "update_port": 8081, "ports": "127.0.0.1:9000:9000"}, ErrBadValue, []string{"option update", "127.0.0.1:9000:9000", "same host port", "stop-first"}},
+		{"ErrStartFirstHostNetwork", map[string]any{"update": "start-first", "announce": 8080, "announce_as": "container", "network": "host"}, ErrBadValue, []string{"option update", `"host"`}},
+		{"ErrStartFirstContainerNetwork", map[string]any{"update": "start-first", "announce": 8080, "announce_as": "container", "network": "container:db"}, ErrBadValue, []string{"option update", `"container:db"`}},
+		{"ErrStartFirstArgsPublish", map[string]any{"update": "start-first", "announce": 8080, "announce_as": "container", "args": "-p 9000:9000"}, ErrBadArgs, []string{"option update", "-p", "args"}},
+		{"ErrStartFirstArgsPublishJoined", map[string]any{"update": "start-first", "announce": 8080, "announce_as": "container", "args": "--publish=$PRIVATE_IP:9000:9000"}, ErrBadArgs, []string{"option update", "--publish=$PRIVATE_IP:9000:9000"}},
+		{"ErrStartFirstArgsNetHost", map[string]any{"update": "start-first", "announce": 8080, "announce_as": "container", "args": "--net=host"}, ErrBadArgs, []string{"option update", "--net=host"}},
+		{"ErrStartFirstLongInstance", map[string]any{"update": "start-first", "announce": 8080, "announce_as": "container", "instance": strings.Repeat("a", 59)}, ErrBadValue, []string{"option update", strings.Repeat("a", 59) + "-next", "at most 58"}},
+		{"ErrUpdatePortStopFirst", map[string]any{"announce": 8080, "update_port": 8081}, ErrBadValue, []string{"option update_port", "8081", "update=start-first"}},
+		{"ErrUpdatePortContainer", map[string]any{"update": "start-first", "announce": 8080, "announce_as": "container", "update_port": 8081}, ErrBadValue, []string{"option update_port", "announce_as container"}},
+		{"ErrUpdatePortSame", map[string]any{"update": "start-first", "announce": 8080, "update_port": 8080}, ErrBadValue, []string{"option update_port", "8080", "update_port=8081"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,6 +215,26 @@ func TestFromMap_Errors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// start-first is accepted where two containers can run side by side.
+func TestFromMap_StartFirst(t *testing.T) {
+	for _, m := range []map[string]any{
+		{"update": "start-first", "announce": 8080, "update_port": 8081},
+		{"update": "start-first", "announce": 8080, "announce_as": "container"},
+		{"update": "start-first", "announce": 8080, "announce_as": "container", "args": "-P --network=bridge -e A=1"},
+		{"update": "stop-first", "announce": 8080, "ports": "9000:9000", "network": "host"},
+	} {
+		m["name"], m["image"] = "web", "nginx"
+		s, err := FromMap(m, "h")
+		if err != nil {
+			t.Errorf("FromMap(%v): %v", m, err)
+			continue
+		}
+		if s.StartFirst() != (m["update"] == UpdateStartFirst) {
+			t.Errorf("FromMap(%v): StartFirst() = %v", m, s.StartFirst())
+		}
 	}
 }
 

@@ -40,6 +40,7 @@ func parse(s *Service) map[string]error {
 // crossChecks are the rules about options that go together. They run last, whatever was
 // reported before.
 var crossChecks = []func(s *Service) error{
+	checkStartFirst,
 	func(s *Service) error {
 		if (s.EtcdCert == "") != (s.EtcdKey == "") {
 			return optErr(ErrMissing, "etcd_key", "etcd_cert and etcd_key go together: set both or neither")
@@ -71,6 +72,44 @@ var crossChecks = []func(s *Service) error{
 		}
 		return nil
 	},
+}
+
+// checkStartFirst refuses update start-first where two containers of the service cannot
+// run side by side, or where nothing could find the new one.
+func checkStartFirst(s *Service) error {
+	if !s.StartFirst() {
+		return nil
+	}
+	const why = "update start-first runs the old and the new container side by side for a moment"
+	switch {
+	case s.Announce == 0:
+		return optErr(ErrMissing, "update", "start-first needs announce: the new container is found through its own record (SRV, rundock upstreams), and without announce nothing can find it: set announce, or use update stop-first")
+	case len(s.Ports) > 0:
+		return optErr(ErrBadValue, "update", "start-first cannot work with ports %s: %s, and two containers cannot publish the same host port: drop ports (announce the service port instead), or use update stop-first", strings.Join(s.Ports, ", "), why)
+	case s.Network == "host" || strings.HasPrefix(s.Network, "container:"):
+		return optErr(ErrBadValue, "update", "start-first cannot work with network %q: %s, and in one network namespace they would both bind the same ports: use a bridge network, or update stop-first", s.Network, why)
+	case len(s.Instance)+len(NextInstanceSuffix) > 63:
+		return optErr(ErrBadValue, "update", "start-first announces the new container as instance %q, longer than a DNS label's 63 characters: set a shorter instance (at most %d characters)", s.Instance+NextInstanceSuffix, 63-len(NextInstanceSuffix))
+	case s.HostPublished() && s.UpdatePort == 0:
+		return optErr(ErrMissing, "update_port", "missing: update start-first with announce_as %s publishes the new container on a second host port while the old one holds %d: set update_port (e.g. update_port=%d), or use announce_as container", s.AnnounceAs, s.Announce, min(s.Announce+1, 65535))
+	}
+	for _, w := range s.ArgWords {
+		if len(w) == 0 || w[0].Var != "" {
+			continue
+		}
+		flag, _, _ := strings.Cut(w[0].Lit, "=")
+		short := strings.HasPrefix(flag, "-p") && !strings.HasPrefix(flag, "--")
+		if short || flag == "--publish" || (flag == "--network" || flag == "--net") && strings.Contains(w[0].Lit, "=") {
+			if flag == "--network" || flag == "--net" {
+				v := strings.SplitN(w[0].Lit, "=", 2)[1]
+				if v != "host" && !strings.HasPrefix(v, "container:") {
+					continue
+				}
+			}
+			return optErr(ErrBadArgs, "update", "start-first cannot work with %s in args: %s, and two containers cannot publish the same host port or share one network namespace: remove it from args, or use update stop-first", wordText(w), why)
+		}
+	}
+	return nil
 }
 
 // validate checks a Service with defaults applied; set holds the options the user gave
