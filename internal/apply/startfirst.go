@@ -187,7 +187,7 @@ func (e *executor) startNextAnnouncer() error {
 	cmd.Dir = dir
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	cmd.SysProcAttr = announcerAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("%s: cannot start the announcer of %s (%s/run): %w", svc.Name, render.NextName(svc.Name), dir, err)
 	}
