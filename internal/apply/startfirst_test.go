@@ -216,6 +216,15 @@ func TestPlan_StartFirst(t *testing.T) {
 			if p.notID != tt.notID {
 				t.Errorf("the wait waits for %q to be replaced, want %q", p.notID, tt.notID)
 			}
+			// Check mode prints the plan: where the new container starts and the switch.
+			if tt.port != "" {
+				msg := summary(p, true)
+				for _, w := range []string{"would start beside the old container: " + root, tt.port, "would switch " + root, "runit's run adopts web.next"} {
+					if !strings.Contains(msg, w) {
+						t.Errorf("check mode says %q, which lacks %q", msg, w)
+					}
+				}
+			}
 		})
 	}
 }
