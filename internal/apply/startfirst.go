@@ -187,7 +187,7 @@ func (e *executor) startNextAnnouncer() error {
 	cmd.Dir = dir
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	cmd.SysProcAttr = announcerAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("%s: cannot start the announcer of %s (%s/run): %w", svc.Name, render.NextName(svc.Name), dir, err)
 	}
@@ -400,7 +400,13 @@ func (e *executor) switchOver(ctx context.Context) error {
 	if err := writeDeploy(root, e.deploy); err != nil {
 		return err
 	}
-	_, err := runit.Sv(ctx, 0, "term", root)
+	return svTerm(ctx, root)
+}
+
+// svTerm sends sv term to the service in dir: runsv runs control/t (drain, docker stop)
+// and, the service being wanted up, starts run again. Tests replace it.
+var svTerm = func(ctx context.Context, dir string) error {
+	_, err := runit.Sv(ctx, 0, "term", dir)
 	return err
 }
 

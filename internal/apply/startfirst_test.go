@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -214,6 +215,15 @@ func TestPlan_StartFirst(t *testing.T) {
 			}
 			if p.notID != tt.notID {
 				t.Errorf("the wait waits for %q to be replaced, want %q", p.notID, tt.notID)
+			}
+			// Check mode prints the plan: where the new container starts and the switch.
+			if tt.port != "" {
+				msg := summary(p, true)
+				for _, w := range []string{"would start beside the old container: " + root, tt.port, "would switch " + root, "runit's run adopts web.next"} {
+					if !strings.Contains(msg, w) {
+						t.Errorf("check mode says %q, which lacks %q", msg, w)
+					}
+				}
 			}
 		})
 	}
@@ -443,5 +453,142 @@ func TestStartNextWaitNext(t *testing.T) {
 				t.Errorf("journal %+v, want rolled back", d)
 			}
 		})
+	}
+}
+
+// switchingEngine is engine behind a mutex whose containers a test changes as runit
+// would.
+type switchingEngine struct {
+	mu sync.Mutex
+	recordingEngine
+}
+
+func (s *switchingEngine) State(ctx context.Context, name string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.engine.State(ctx, name)
+}
+
+func (s *switchingEngine) Inspect(ctx context.Context, name string) (Container, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.engine.Inspect(ctx, name)
+}
+
+func (s *switchingEngine) Remove(ctx context.Context, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.engine, name)
+	return s.recordingEngine.Remove(ctx, name)
+}
+
+// TestExecute_StartFirst runs a whole update start-first through Execute: the switch
+// (sv term, replaced here) comes only once the new container serves with its own record;
+// what runit then does (the old container goes, run adopts web.next, the announcer
+// announces it on the port it publishes) is played by the test; the wait ends on the
+// service's own record with the new port, the second announcer is stopped, and the
+// journal says ok.
+func TestExecute_StartFirst(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	cli := testenv.EtcdClient(t, e.Endpoint)
+	ctx := context.Background()
+	svDir := filepath.Join(t.TempDir(), "sv")
+	opts := map[string]any{"etcd_endpoints": e.Endpoint, "wait_timeout": 5, "drain": 0, "bin_dir": t.TempDir()}
+	osvc, otr := sfService(t, svDir, opts)
+	root := filepath.Join(svDir, otr.Dir)
+	// announcer/run, the same in both trees (so nothing restarts it), records how it was
+	// called and sleeps: the real one would follow Docker.
+	fakeAnnouncer := []byte("#!/bin/sh\necho \"$*\" >>" + filepath.Join(root, "args") + "\necho $$ >" + filepath.Join(root, "announcer.pid") + "\nexec sleep 60\n")
+	fake := func(tr tree.Tree) {
+		for i := range tr.Files {
+			if tr.Files[i].Path == "announcer/run" {
+				tr.Files[i].Data = fakeAnnouncer
+			}
+		}
+	}
+	fake(otr)
+	installed(t, osvc, otr)
+	opts["image"] = "web:2"
+	svc, tr := sfService(t, svDir, opts)
+	fake(tr)
+	newCt := Container{ID: "new", Ref: "web:2", Status: "running", Running: true, Ports: map[string]int{"80/tcp": 8081}}
+	eng := &switchingEngine{recordingEngine: recordingEngine{engine: engine{"web": serving("old", 8080)}}}
+	p, err := MakePlan(ctx, svc, tr, eng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Replace the new files' run and announcer/run, once written, by recording scripts: the
+	// real ones would call Docker.
+	for i, a := range p.Actions {
+		switch {
+		case a.Kind == WriteFile && a.File.Path == "run":
+			// run next returns once the test has "started" web.next.
+			p.Actions[i].File.Data = []byte("#!/bin/sh\necho \"$*\" >>" + filepath.Join(root, "args") + "\nwhile [ ! -e " + filepath.Join(root, "started") + " ]; do sleep 0.05; done\n")
+		case a.Kind == Restart || a.Kind == Start || a.Kind == Stop || a.Kind == Unlink:
+			t.Fatalf("the plan has %s, which would run sv", a)
+		}
+	}
+	key, _ := render.RecordKey(svc)
+	nextKey, _ := render.RecordKey(spec.Service{Domain: svc.Domain, AnnounceName: svc.AnnounceName, Instance: "h-next"})
+	// docker run --detach of run next: web.next appears, and its announcer's record.
+	go func() {
+		testenv.Eventually(t, 10*time.Second, "run next was called", func() bool {
+			b, _ := os.ReadFile(filepath.Join(root, "args"))
+			return strings.Contains(string(b), "next 8081")
+		})
+		eng.mu.Lock()
+		eng.engine["web.next"], eng.engine["new"] = newCt, newCt
+		eng.mu.Unlock()
+		os.WriteFile(filepath.Join(root, "started"), nil, 0o644)
+		cli.Put(ctx, nextKey, `{"host":"127.0.0.1","port":8081,"ttl":30}`)
+	}()
+	switched := false
+	old := svTerm
+	t.Cleanup(func() { svTerm = old })
+	svTerm = func(_ context.Context, dir string) error {
+		if dir != root {
+			t.Errorf("sv term %s, want %s", dir, root)
+		}
+		resp, _ := cli.Get(ctx, nextKey)
+		if len(resp.Kvs) == 0 {
+			t.Error("the switch came before the new container's record")
+		}
+		if b, _ := os.ReadFile(statePath(root, render.PortFile)); string(b) != "8081\n" {
+			t.Errorf("port file %q at the switch, want 8081", b)
+		}
+		if d, _ := readDeploy(root); d == nil || d.Phase != PhaseSwitch {
+			t.Errorf("journal %+v at the switch, want phase switch", d)
+		}
+		switched = true
+		go func() { // runit: drain, stop, adopt; the announcer announces the new port
+			time.Sleep(300 * time.Millisecond)
+			eng.mu.Lock()
+			delete(eng.engine, "web.next")
+			eng.engine["web"] = newCt
+			eng.mu.Unlock()
+			cli.Put(ctx, key, `{"host":"127.0.0.1","port":8081,"ttl":30}`)
+		}()
+		return nil
+	}
+	out, err := Execute(ctx, p, eng, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("Execute: %v (warnings %q)", err, out.Warnings)
+	}
+	if !switched {
+		t.Fatal("no switch")
+	}
+	b, _ := os.ReadFile(filepath.Join(root, "args"))
+	if want := "next 8081\n--instance h-next --container web.next\n"; string(b) != want {
+		t.Errorf("run and announcer/run were called with %q, want %q", b, want)
+	}
+	if d, _ := readDeploy(root); d == nil || d.Outcome != OutcomeOK || d.NextID != "new" || d.OldID != "old" {
+		t.Errorf("journal %+v, want ok with old and new", d)
+	}
+	if len(out.Warnings) != 0 {
+		t.Errorf("warnings %q", out.Warnings)
+	}
+	pid, _ := os.ReadFile(filepath.Join(root, "announcer.pid"))
+	if _, err := os.Stat("/proc/" + strings.TrimSpace(string(pid))); len(pid) == 0 || err == nil {
+		t.Errorf("the second announcer (pid %q) still runs after the update", pid)
 	}
 }

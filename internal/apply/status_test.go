@@ -92,21 +92,29 @@ func TestEtcdFlags_RenderedScript(t *testing.T) {
 	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	svc := installAnnounced(t, filepath.Join(dir, "sv"), "web", map[string]any{
-		"etcd_endpoints": "https://e1:2379,https://e2:2379", "etcd_cacert": "/etc/ssl/ca it's.pem",
-		"etcd_cert": "/c.pem", "etcd_key": "/k.pem", "etcd_user": "web", "etcd_password_file": pw,
-	})
-	key, cfg, ok, err := announcerConfig(filepath.Join(svc.SvDir, render.Dir("web")))
-	if err != nil || !ok {
-		t.Fatalf("announcerConfig: ok %v, %v", ok, err)
-	}
-	want := etcdclient.Config{Endpoints: []string{"https://e1:2379", "https://e2:2379"}, CACert: "/etc/ssl/ca it's.pem",
-		Cert: "/c.pem", Key: "/k.pem", User: "web", Password: "s3cret"}
-	if !reflect.DeepEqual(cfg, want) {
-		t.Errorf("config %+v, want %+v", cfg, want)
-	}
-	if wantKey, _ := render.RecordKey(svc); key != wantKey || key == "" {
-		t.Errorf("key %q, want %q", key, wantKey)
+	// A start-first announcer/run ends with "$@" (rundock's overrides for the new
+	// container's announcer): it reads the same.
+	for i, extra := range []map[string]any{{}, {"update": "start-first", "update_port": 8081}} {
+		opts := map[string]any{
+			"etcd_endpoints": "https://e1:2379,https://e2:2379", "etcd_cacert": "/etc/ssl/ca it's.pem",
+			"etcd_cert": "/c.pem", "etcd_key": "/k.pem", "etcd_user": "web", "etcd_password_file": pw,
+		}
+		for k, v := range extra {
+			opts[k] = v
+		}
+		svc := installAnnounced(t, filepath.Join(dir, fmt.Sprint("sv", i)), "web", opts)
+		key, cfg, ok, err := announcerConfig(filepath.Join(svc.SvDir, render.Dir("web")))
+		if err != nil || !ok {
+			t.Fatalf("%v: announcerConfig: ok %v, %v", extra, ok, err)
+		}
+		want := etcdclient.Config{Endpoints: []string{"https://e1:2379", "https://e2:2379"}, CACert: "/etc/ssl/ca it's.pem",
+			Cert: "/c.pem", Key: "/k.pem", User: "web", Password: "s3cret"}
+		if !reflect.DeepEqual(cfg, want) {
+			t.Errorf("%v: config %+v, want %+v", extra, cfg, want)
+		}
+		if wantKey, _ := render.RecordKey(svc); key != wantKey || key == "" {
+			t.Errorf("%v: key %q, want %q", extra, key, wantKey)
+		}
 	}
 }
 
