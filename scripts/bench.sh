@@ -485,9 +485,9 @@ upstreams() {
 # The deploy figures come from the integration tests that assert them (real runit, Docker,
 # etcd, CoreDNS, nginx): their FIGURE lines become rows.
 deploy() {
-  step "deploy: go test -run 'TestDeploy_(RollingUpdate|BrokenImage)' ./integration/"
+  step "deploy: go test -run 'TestDeploy_(RollingUpdate|BrokenImage)|TestStartFirst_(NewImage|BrokenImage)' ./integration/"
   local f="$work/deploy.md" log="$work/deploy.log"
-  if ! go test -count=1 -timeout 15m -run 'TestDeploy_(RollingUpdate|BrokenImage)$' -v ./integration/ >"$log" 2>&1; then
+  if ! go test -count=1 -timeout 15m -run 'TestDeploy_(RollingUpdate|BrokenImage)$|TestStartFirst_(NewImage|BrokenImage)$' -v ./integration/ >"$log" 2>&1; then
     tail -40 "$log" >&2
     echo "| deploy tests failed: see the log | |" >"$f"
   fi
@@ -495,7 +495,9 @@ deploy() {
     echo "Two instances of one service behind \`rundock upstreams\` (nginx) and a CoreDNS-resolving client that caches"
     echo "answers for their TTL (2 s), each sending requests in a loop with no retries while rundock applies a new"
     echo "image to one instance, then the other (integration/deploy_test.go, TestDeploy_RollingUpdate; the"
-    echo "broken image: TestDeploy_BrokenImage). Update order: stop-first (start-first is not built yet)."
+    echo "broken image: TestDeploy_BrokenImage), stop-first. Then one instance alone with update: start-first, the same"
+    echo "load, a new image and a broken one, and the same single-instance update stop-first for comparison"
+    echo "(integration/startfirst_test.go)."
     echo
     echo "| figure |"
     echo "|---|"
