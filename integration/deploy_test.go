@@ -170,6 +170,20 @@ type load struct {
 }
 
 func (e *depEnv) startLoad(t *testing.T) *load {
+	return e.startLoadTo(t, func() ([]string, int) {
+		addrs, ttl := e.resolve()
+		urls := make([]string, len(addrs))
+		for i, a := range addrs {
+			urls[i] = fmt.Sprintf("http://%s:%d/", a, e.port)
+		}
+		return urls, ttl
+	})
+}
+
+// startLoadTo sends a request every 20 ms through nginx and, as a DNS client that keeps
+// each answer for its TTL, to the URLs resolve returns, in turn; nothing is retried.
+// l.dnsSent and l.dnsFailed count the DNS client's requests.
+func (e *depEnv) startLoadTo(t *testing.T, resolve func() (urls []string, ttl int)) *load {
 	l := &load{stop: make(chan struct{})}
 	c := &http.Client{Timeout: 2 * time.Second}
 	get := func(url string, sent, failed *atomic.Int64) {
@@ -204,7 +218,7 @@ func (e *depEnv) startLoad(t *testing.T) *load {
 	}()
 	go func() {
 		defer l.done.Done()
-		var addrs []string
+		var urls []string
 		var expires time.Time
 		for i := 0; ; i++ {
 			select {
@@ -214,13 +228,13 @@ func (e *depEnv) startLoad(t *testing.T) *load {
 			}
 			if time.Now().After(expires) {
 				var ttl int
-				addrs, ttl = e.resolve()
+				urls, ttl = resolve()
 				expires = time.Now().Add(time.Duration(ttl) * time.Second)
 			}
-			if len(addrs) == 0 {
+			if len(urls) == 0 {
 				continue // no answer: nothing to send to (not a request)
 			}
-			get(fmt.Sprintf("http://%s:%d/", addrs[i%len(addrs)], e.port), &l.dnsSent, &l.dnsFailed)
+			get(urls[i%len(urls)], &l.dnsSent, &l.dnsFailed)
 		}
 	}()
 	return l

@@ -1,7 +1,6 @@
 package apply
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -129,11 +128,7 @@ func tailLog(svc spec.Service, n int) string {
 	if err != nil {
 		return ""
 	}
-	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
+	return lastLines(string(b), n)
 }
 
 // recordCheck looks for the service's record in etcd.
