@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -110,65 +109,17 @@ func (e *depEnv) resolveSRV() ([]srvTarget, int) {
 	return ts, max(ttl, 1)
 }
 
-// startSFLoad sends requests every 20 ms through nginx and, as an SRV-reading client that
-// keeps each answer for its TTL, to the targets in turn; nothing is retried. l.dnsSent and
-// l.dnsFailed count the SRV client's requests.
+// startSFLoad is startLoad with an SRV-reading client: it takes each instance's port from
+// the SRV answer, so it follows the service from one host port to the other.
 func (e *depEnv) startSFLoad(t *testing.T) *load {
-	l := &load{stop: make(chan struct{})}
-	c := &http.Client{Timeout: 2 * time.Second}
-	get := func(url string, sent, failed *atomic.Int64) {
-		sent.Add(1)
-		resp, err := c.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				err = fmt.Errorf("status %d", resp.StatusCode)
-			}
+	return e.startLoadTo(t, func() ([]string, int) {
+		targets, ttl := e.resolveSRV()
+		urls := make([]string, len(targets))
+		for i, tg := range targets {
+			urls[i] = fmt.Sprintf("http://%s:%d/", tg.addr, tg.port)
 		}
-		if err != nil {
-			failed.Add(1)
-			l.mu.Lock()
-			if len(l.errs) < 10 {
-				l.errs = append(l.errs, time.Now().Format("15:04:05.000")+" "+url+": "+err.Error())
-			}
-			l.mu.Unlock()
-		}
-	}
-	l.done.Add(2)
-	go func() {
-		defer l.done.Done()
-		for {
-			select {
-			case <-l.stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			get(e.nginx.URL("/"), &l.sent, &l.failed)
-		}
-	}()
-	go func() {
-		defer l.done.Done()
-		var targets []srvTarget
-		var expires time.Time
-		for i := 0; ; i++ {
-			select {
-			case <-l.stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			if time.Now().After(expires) {
-				var ttl int
-				targets, ttl = e.resolveSRV()
-				expires = time.Now().Add(time.Duration(ttl) * time.Second)
-			}
-			if len(targets) == 0 {
-				continue // no answer: nothing to send to (not a request)
-			}
-			tg := targets[i%len(targets)]
-			get(fmt.Sprintf("http://%s:%d/", tg.addr, tg.port), &l.dnsSent, &l.dnsFailed)
-		}
-	}()
-	return l
+		return urls, ttl
+	})
 }
 
 // sfServing waits until the instance serves through nginx and SRV.
@@ -211,11 +162,17 @@ func (e *depEnv) sfOneSupervised(t *testing.T, port int) {
 	if err != nil || !strings.HasPrefix(string(out), "run: ") {
 		t.Fatalf("sv status %s: %s %v, want run:", root, out, err)
 	}
-	pid, _ := os.ReadFile(filepath.Join(root, "supervise", "pid"))
-	cmdline, _ := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/cmdline")
-	if args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"); len(args) < 2 || filepath.Base(args[0]) != "docker" || !strings.Contains(string(cmdline), sfName) {
-		t.Fatalf("runsv's run is %q, want the docker CLI following %s", args, sfName)
-	}
+	// run renames the adopted container, then execs docker attach: until the exec, runsv's
+	// child is still the shell.
+	var args []string
+	testenv.EventuallyMsg(t, 10*time.Second, func() string {
+		return fmt.Sprintf("runsv's run is %q, want the docker CLI following %s", args, sfName)
+	}, func() bool {
+		pid, _ := os.ReadFile(filepath.Join(root, "supervise", "pid"))
+		cmdline, _ := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/cmdline")
+		args = strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		return len(args) >= 2 && filepath.Base(args[0]) == "docker" && strings.Contains(string(cmdline), sfName)
+	})
 	if st := e.status(t, sfInst); !strings.HasPrefix(fmt.Sprint(st["container"]), "running") {
 		t.Fatalf("rundock status: container %v", st["container"])
 	}
