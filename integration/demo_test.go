@@ -29,6 +29,7 @@ func TestDemo(t *testing.T) {
 		"DEMO_DNS_PORT="+strconv.Itoa(testenv.FreePort(t)),
 		"DEMO_HTTP_PORT="+strconv.Itoa(testenv.FreePort(t)),
 		"DEMO_RESOLVER_PORT="+strconv.Itoa(testenv.FreePort(t)),
+		"DEMO_FRONTEND_PORT="+strconv.Itoa(testenv.FreePort(t)),
 	)
 	out, err := cmd.CombinedOutput()
 	t.Logf("demo output:\n%s", out)
@@ -49,7 +50,7 @@ func TestDemo(t *testing.T) {
 	}
 	// Each tally block names who answered; before the stop both backends answer through both
 	// approaches, after it only backend-b does.
-	sections := strings.Split(text, "\n[")
+	sections := regexp.MustCompile(`\n\[\d+\] `).Split(text, -1) // numbered steps; rundock prints "[1/1] ..." progress
 	find := func(prefix string) string {
 		for _, s := range sections {
 			if strings.Contains(s, prefix) {
@@ -76,7 +77,23 @@ func TestDemo(t *testing.T) {
 	if !regexp.MustCompile(`6 backend-b`).MatchString(stopped) {
 		t.Errorf("backend-b did not take all traffic after backend-a stopped:\n%s", stopped)
 	}
-	for _, name := range []string{"backend-a", "backend-b", "frontend"} {
+	// The start-first update of the frontend: a steady request loop through nginx saw no
+	// failure, the service moved to the other host port, and the new container answers.
+	update := find("update the frontend")
+	m := regexp.MustCompile(`during the update: (\d+) requests through nginx, (\d+) failed`).FindStringSubmatch(update)
+	if m == nil {
+		t.Fatalf("the update step reports no request counts:\n%s", update)
+	}
+	if total, _ := strconv.Atoi(m[1]); total < 20 || m[2] != "0" {
+		t.Errorf("during the start-first update %s of %s requests failed (want 0 of at least 20):\n%s", m[2], m[1], update)
+	}
+	if !regexp.MustCompile(`\d+ \d+ 8088 [a-z0-9-]+\.frontend\.s\.prod\.example\.com\.`).MatchString(update) {
+		t.Errorf("frontend's SRV did not move to update_port 8088:\n%s", update)
+	}
+	if !regexp.MustCompile(`(?m)^\s+4 frontend-v2$`).MatchString(update) {
+		t.Errorf("the new frontend container does not answer every request after the update:\n%s", update)
+	}
+	for _, name := range []string{"backend-a", "backend-b", "frontend", "frontend.next"} {
 		if err := exec.Command("docker", "inspect", name).Run(); err == nil {
 			t.Errorf("container %s left behind after the demo", name)
 			exec.Command("docker", "rm", "-f", name).Run()

@@ -5,8 +5,8 @@
 #        DEMO_KEEP=1 scripts/demo.sh   leave it running (stop with: scripts/demo.sh down)
 #        scripts/demo.sh down   tear down whatever a demo left
 # Ctrl-C at any point tears everything down. Ports can be moved with DEMO_ETCD_PORT,
-# DEMO_DNS_PORT, DEMO_HTTP_PORT (the upstream approach) and DEMO_RESOLVER_PORT (nginx 1.22's
-# resolver approach).
+# DEMO_DNS_PORT, DEMO_HTTP_PORT (the upstream approach), DEMO_RESOLVER_PORT (nginx 1.22's
+# resolver approach) and DEMO_FRONTEND_PORT (the frontend, through its upstream).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +17,7 @@ peer_port=${DEMO_ETCD_PEER_PORT:-2380}
 dns_port=${DEMO_DNS_PORT:-1053}
 http_port=${DEMO_HTTP_PORT:-8080}
 resolver_port=${DEMO_RESOLVER_PORT:-8081}
+frontend_port=${DEMO_FRONTEND_PORT:-8082}
 zone=s.prod.example.com
 endpoint=http://127.0.0.1:$etcd_port
 image=rundock-echo:demo
@@ -42,17 +43,18 @@ wait_for() {
 
 down() {
   set +e
+  [ -d "$demo" ] && touch "$demo/load.stop"
   if [ -d "$demo/service" ]; then
     for s in "$demo"/service/*; do [ -e "$s" ] && sv -w 20 down "$s" >/dev/null 2>&1; done
     for s in "$demo"/sv/*/ "$demo"/sv/*/announcer/ "$demo"/sv/*/log/ "$demo"/sv/*/announcer/log/; do
       [ -d "$s/supervise" ] && sv exit "$s" >/dev/null 2>&1
     done
   fi
-  for p in runsvdir nginx coredns etcd upstreams; do
+  for p in load runsvdir nginx coredns etcd upstreams; do
     [ -f "$demo/$p.pid" ] && kill "$(cat "$demo/$p.pid")" 2>/dev/null
   done
   sleep 0.5
-  for p in runsvdir nginx coredns etcd upstreams; do
+  for p in load runsvdir nginx coredns etcd upstreams; do
     [ -f "$demo/$p.pid" ] && kill -9 "$(cat "$demo/$p.pid")" 2>/dev/null
     rm -f "$demo/$p.pid"
   done
@@ -61,7 +63,7 @@ down() {
   for d in /proc/[0-9]*; do
     case "$(readlink "$d/cwd" 2>/dev/null)" in "$demo"/*) kill -9 "${d#/proc/}" 2>/dev/null ;; esac
   done
-  for s in "${services[@]}"; do docker rm -f "$s" >/dev/null 2>&1; done
+  for s in "${services[@]}"; do docker rm -f "$s" "$s.next" >/dev/null 2>&1; done
   rm -rf "$demo"
   set -e
 }
@@ -167,6 +169,11 @@ http {
 		resolver 127.0.0.1:$dns_port valid=5s ipv6=off;
 		location / { set \$svc backend.$zone; proxy_pass http://\$svc:8086; }
 	}
+	# The frontend through its upstream; no retry on another server, so a failed request shows.
+	server {
+		listen 127.0.0.1:$frontend_port;
+		location / { proxy_pass http://docker_frontend; proxy_next_upstream off; }
+	}
 }
 NGINX
 "$bin/rundock" upstreams --once --etcd-endpoints "$endpoint" --domain "$zone" --config "$root/examples/demo/nginx/upstreams.yml" \
@@ -209,6 +216,33 @@ sv -w 30 up "$demo/service/docker-backend-a" >/dev/null || fail "sv up backend-a
 wait_for 30 "backend-a announced again" sh -c "[ \$(dig @127.0.0.1 -p $dns_port +short backend.$zone A | wc -l) -eq 2 ]"
 wait_for 10 "upstreams re-rendered" grep -q 127.0.0.2 "$demo/nginx/upstreams.conf"
 info "upstream approach:"; tally "http://127.0.0.1:$http_port/" 6
+
+step "update the frontend with no failed request (update: start-first): the new container starts beside the old one"
+wait_for 10 "frontend serving through nginx" sh -c "curl -fs --max-time 2 http://127.0.0.1:$frontend_port/ | grep -q '^frontend '"
+# load URL: GET URL every 50 ms until load.stop exists, one HTTP status a line (000: no answer).
+# Its output goes to a file, never to the demo's stdout, so nothing outlives the script.
+load() {
+  while [ ! -e "$demo/load.stop" ]; do
+    curl -s -o /dev/null -w '%{http_code}\n' --max-time 2 "$1" || true
+    sleep 0.05
+  done
+}
+load "http://127.0.0.1:$frontend_port/" </dev/null >"$demo/load.out" 2>&1 &
+echo $! >"$demo/load.pid"
+sed -i 's/INSTANCE: frontend$/INSTANCE: frontend-v2/' "$demo/services/frontend.yml"
+t0=$(date +%s.%N)
+"$bin/rundock" apply -f "$demo/services/frontend.yml" >"$demo/update.json" || { cat "$demo/update.json"; fail "rundock apply of the new frontend failed"; }
+info "rundock apply returned after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}') s, with the new container serving"
+sleep 1 # a few requests after the switch, too
+touch "$demo/load.stop"
+wait "$(cat "$demo/load.pid")" || true
+rm -f "$demo/load.pid"
+total=$(wc -l <"$demo/load.out")
+failed=$(grep -vc '^200$' "$demo/load.out" || true)
+info "during the update: $total requests through nginx, $failed failed"
+[ "$failed" -eq 0 ] || fail "$failed of $total requests failed during the start-first update (see $demo/load.out)"
+info "frontend.$zone SRV now (the other host port):"; dig_short "frontend.$zone" SRV | sed 's/^/      /'
+info "frontend through nginx, http://127.0.0.1:$frontend_port/:"; tally "http://127.0.0.1:$frontend_port/" 4
 
 if [ "${DEMO_KEEP:-0}" = 1 ]; then
   printf '\ndemo: running. Try: dig @127.0.0.1 -p %s backend.%s SRV; curl 127.0.0.1:%s\n' "$dns_port" "$zone" "$http_port"
