@@ -184,6 +184,12 @@ func (e *depEnv) startLoad(t *testing.T) *load {
 // each answer for its TTL, to the URLs resolve returns, in turn; nothing is retried.
 // l.dnsSent and l.dnsFailed count the DNS client's requests.
 func (e *depEnv) startLoadTo(t *testing.T, resolve func() (urls []string, ttl int)) *load {
+	return startLoadAt(e.nginx.URL("/"), resolve)
+}
+
+// startLoadAt is startLoadTo through the nginx at nginxURL; with resolve nil there is
+// no DNS client.
+func startLoadAt(nginxURL string, resolve func() (urls []string, ttl int)) *load {
 	l := &load{stop: make(chan struct{})}
 	c := &http.Client{Timeout: 2 * time.Second}
 	get := func(url string, sent, failed *atomic.Int64) {
@@ -213,9 +219,13 @@ func (e *depEnv) startLoadTo(t *testing.T, resolve func() (urls []string, ttl in
 				return
 			case <-time.After(20 * time.Millisecond):
 			}
-			get(e.nginx.URL("/"), &l.sent, &l.failed)
+			get(nginxURL, &l.sent, &l.failed)
 		}
 	}()
+	if resolve == nil {
+		l.done.Done()
+		return l
+	}
 	go func() {
 		defer l.done.Done()
 		var urls []string

@@ -1,10 +1,12 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -268,6 +270,19 @@ func (l *mhLab) waitAll(t *testing.T, timeout time.Duration, hosts ...string) ti
 	return time.Since(start)
 }
 
+// applyWeb runs rundock apply of the web service on host h with image (announce_as
+// container on the lab network, instance = the host name) and extra flags.
+func (l *mhLab) applyWeb(h *multihost.Host, image string, extra ...string) (string, error) {
+	args := []string{"rundock", "apply", "--name", h.ContainerName("web"), "--announce-name", "web",
+		"--image", image, "--pull", "never", "--announce", "8080", "--announce-as", "container",
+		"--network", l.Network, "--env", "INSTANCE=" + h.Name, "--args", h.OwnerLabels(),
+		"--ttl", strconv.Itoa(mhTTL), "--service-dir", "/service", "--log=false"}
+	for _, e := range l.Endpoints() {
+		args = append(args, "--etcd-endpoints", e)
+	}
+	return h.Exec(append(args, extra...)...)
+}
+
 // startMHLab builds the images, starts three etcd members, CoreDNS on all of them, and the
 // two hosts.
 func startMHLab(t *testing.T) *mhLab {
@@ -381,20 +396,12 @@ func TestMultiHost(t *testing.T) {
 		// container), instance = the host name.
 		start := time.Now()
 		for _, h := range []*multihost.Host{a, b} {
-			name := h.ContainerName("web")
-			args := []string{"rundock", "apply", "--name", name, "--announce-name", "web",
-				"--image", testenv.EchoImage, "--pull", "never", "--announce", "8080", "--announce-as", "container",
-				"--network", l.Network, "--env", "INSTANCE=" + h.Name, "--args", h.OwnerLabels(),
-				"--ttl", strconv.Itoa(mhTTL), "--service-dir", "/service", "--log=false"}
-			for _, e := range l.Endpoints() {
-				args = append(args, "--etcd-endpoints", e)
-			}
-			out, err := h.Exec(args...)
+			out, err := l.applyWeb(h, testenv.EchoImage)
 			if err != nil {
 				t.Fatalf("rundock apply on %s: %v\n%s", h.Name, err, out)
 			}
 			t.Logf("%s: %s", h.Name, out)
-			l.announcers[h.Name] = append(l.announcers[h.Name], "docker-"+name+".announcer")
+			l.announcers[h.Name] = append(l.announcers[h.Name], "docker-"+h.ContainerName("web")+".announcer")
 		}
 		l.web = true
 		l.waitAll(t, 60*time.Second, "node-a", "node-b")
@@ -421,6 +428,114 @@ func TestMultiHost(t *testing.T) {
 		sort.Strings(targets)
 		if wantT := []string{"8080 node-a.web." + mhDomain + ".", "8080 node-b.web." + mhDomain + "."}; !slices.Equal(targets, wantT) {
 			t.Errorf("SRV web port+target = %v, want %v", targets, wantT)
+		}
+		l.check(t, "node-a", "node-b")
+	})
+
+	t.Run("RollingUpdate", func(t *testing.T) {
+		// A rolling update of web over both hosts, one host after the other, each host
+		// start-first (announce_as container: the new container has an address of its own),
+		// under a steady load through nginx whose upstreams rundock upstreams --watch renders
+		// from the lab's etcd cluster. It is driven as Ansible's serial: 1 would drive it, by
+		// the same sequence of rundock apply calls, stopping at the first failure (the lab's
+		// hosts are reached with docker exec; Debian's ansible-core has no docker connection).
+		l.waitAll(t, 30*time.Second, "node-a", "node-b")
+		images := depBuildImages(t)
+		n := upStartNginx(t, strings.ReplaceAll(depSite, "docker_dep", "docker_web"),
+			[]byte("upstream docker_web { server 127.0.0.1:1 down; }\n"))
+		cfg := filepath.Join(t.TempDir(), "upstreams.yml")
+		if err := os.WriteFile(cfg, []byte("services:\n  web: {}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		up := exec.CommandContext(ctx, filepath.Join(testenv.Binaries(t), "rundock"), "upstreams", "--watch",
+			"--etcd-endpoints", strings.Join(l.Endpoints(), ","), "--domain", mhDomain, "--config", cfg,
+			"--output", n.Output, "--check-cmd", n.CheckCmd, "--reload-cmd", n.ReloadCmd)
+		var upLog bytes.Buffer
+		up.Stdout, up.Stderr = &upLog, &upLog
+		if err := up.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			cancel()
+			up.Wait()
+			if t.Failed() {
+				t.Logf("rundock upstreams --watch:\n%s", upLog.String())
+			}
+		}()
+		servesBoth := func() bool {
+			seen := map[string]bool{}
+			for i := 0; i < 8; i++ {
+				if code, body, err := testenv.HTTPGet(upHTTP, n.URL("/")); err == nil && code == 200 {
+					seen[strings.Fields(body + " !")[0]] = true
+				}
+			}
+			return seen["node-a"] && seen["node-b"]
+		}
+		testenv.Eventually(t, 20*time.Second, "nginx sending requests to web on both hosts", servesBoth)
+		container := func(h *multihost.Host) string {
+			out, _ := multihost.Docker("inspect", "-f", "{{.Id}} {{.Config.Image}}", h.ContainerName("web"))
+			return strings.TrimSpace(out)
+		}
+		// roll applies image on each host in turn, as serial: 1 does: the next host only
+		// after the previous apply returned with its container serving; the first failure
+		// ends the roll.
+		roll := func(image string, extra ...string) (failedOn *multihost.Host, out string) {
+			for _, h := range []*multihost.Host{a, b} {
+				start := time.Now()
+				out, err := l.applyWeb(h, image, append([]string{"--update", "start-first"}, extra...)...)
+				if err != nil {
+					return h, out
+				}
+				l.figure(t, "rolling update, "+image+" on "+h.Name+" (apply)", time.Since(start))
+				if got := container(h); !strings.HasSuffix(got, " "+image) {
+					t.Fatalf("after the update %s runs %q, want image %s:\n%s", h.Name, got, image, out)
+				}
+			}
+			return nil, ""
+		}
+
+		ld := startLoadAt(n.URL("/"), nil)
+		time.Sleep(time.Second)
+		start := time.Now()
+		if h, out := roll(images["v2"]); h != nil {
+			ld.end(t, "rolling update (failed)")
+			t.Fatalf("rolling update failed on %s:\n%s", h.Name, out)
+		}
+		l.figure(t, "rolling update over 2 hosts, start-first each", time.Since(start))
+		l.waitAll(t, 30*time.Second, "node-a", "node-b")
+		time.Sleep(time.Second)
+		if sent, failed, _, _ := ld.end(t, "multi-host rolling update"); sent < 100 || failed != 0 {
+			t.Errorf("rolling update: %d of %d requests through nginx failed, want 0 of at least 100 (%v)", failed, sent, ld.errs)
+		}
+		if !servesBoth() {
+			t.Errorf("after the rolling update nginx does not reach both hosts")
+		}
+
+		// A broken image: the first host starts it beside its container, which never stops;
+		// the roll ends there and the second host is never touched.
+		beforeA, beforeB := container(a), container(b)
+		ld = startLoadAt(n.URL("/"), nil)
+		time.Sleep(time.Second)
+		start = time.Now()
+		h, out := roll(images["bad"], "--wait-timeout", "8")
+		l.figure(t, "rolling update, broken image: apply on the first host failed", time.Since(start))
+		if h != a {
+			t.Fatalf("the broken image's roll failed on %v, want node-a:\n%s", h, out)
+		}
+		if !strings.Contains(out, "was not touched and still serves") {
+			t.Errorf("the failure on node-a does not say the old container still serves:\n%s", out)
+		}
+		if got := container(a); got != beforeA {
+			t.Errorf("node-a's web container changed from %q to %q", beforeA, got)
+		}
+		if got := container(b); got != beforeB {
+			t.Errorf("node-b's web container changed from %q to %q: the roll went on after a failure", beforeB, got)
+		}
+		l.waitAll(t, 30*time.Second, "node-a", "node-b")
+		time.Sleep(time.Second)
+		if sent, failed, _, _ := ld.end(t, "multi-host rolling update, broken image"); sent < 100 || failed != 0 {
+			t.Errorf("broken image: %d of %d requests through nginx failed, want 0 of at least 100 (%v)", failed, sent, ld.errs)
 		}
 		l.check(t, "node-a", "node-b")
 	})
