@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -129,6 +130,11 @@ func New(cfg Config) (*Announcer, error) {
 	if cfg.PublishedPort != "" && !strings.Contains(cfg.PublishedPort, "/") {
 		cfg.PublishedPort += "/tcp"
 	}
+	if a, err := netip.ParseAddr(cfg.Host); err == nil && a.Zone() == "" {
+		// One spelling per address (fd00::5, not FD00:0::0005), as CoreDNS answers it and
+		// rundock upstreams compares it.
+		cfg.Host = a.String()
+	}
 	if cfg.TTL == 0 {
 		cfg.TTL = DefaultTTL
 	}
@@ -178,7 +184,7 @@ func (c *Config) check() error {
 	case c.Container == "" || strings.ContainsAny(c.Container, " /\t\n"):
 		return fmt.Errorf("container %q is not a container name: pass --container NAME", c.Container)
 	case c.Host != "" && net.ParseIP(c.Host) == nil && !dnsname.IsHostName(c.Host):
-		return fmt.Errorf("host %q is neither an IP address nor a host name", c.Host)
+		return fmt.Errorf("host %q is neither an IP address nor a host name: pass e.g. --host 10.0.0.5, --host fd00::5 (IPv6 without brackets or zone) or --host backend-1.example.net", c.Host)
 	case strings.ContainsAny(c.StateDir, "\x00\n"):
 		return fmt.Errorf("state-dir %q is not a path: pass the service tree's state directory, e.g. /etc/sv/docker-web/.rundock", c.StateDir)
 	}
