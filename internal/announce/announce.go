@@ -34,6 +34,8 @@ const (
 	AsPublic    = "public"
 	AsPrivate   = "private"
 	AsContainer = "container"
+	AsPublic6   = "public6"  // IPv6, see hostaddr.Rule6; answered as AAAA
+	AsPrivate6  = "private6" // IPv6 ULA, see hostaddr.Rule6; answered as AAAA
 )
 
 // Defaults New applies to zero fields (the shared ones come from package defaults).
@@ -165,8 +167,9 @@ func (c *Config) check() error {
 		return fmt.Errorf("instance %q is not a DNS label: pass --instance and %s", c.Instance, dnsname.Rule)
 	case c.Port < 1 || c.Port > 65535:
 		return fmt.Errorf("port %d out of range: pass --port between 1 and 65535", c.Port)
-	case c.AnnounceAs != AsPublic && c.AnnounceAs != AsPrivate && c.AnnounceAs != AsContainer:
-		return fmt.Errorf("announce-as %q: use public, private or container", c.AnnounceAs)
+	case c.AnnounceAs != AsPublic && c.AnnounceAs != AsPrivate && c.AnnounceAs != AsContainer &&
+		c.AnnounceAs != AsPublic6 && c.AnnounceAs != AsPrivate6:
+		return fmt.Errorf("announce-as %q: use public, private, container, public6 or private6", c.AnnounceAs)
 	case c.PublishedPort != "" && !validPublishedPort(c.PublishedPort):
 		return fmt.Errorf("published-port %q is not a container port: pass PORT or PORT/tcp, e.g. --published-port 8080", c.PublishedPort)
 	case c.PublishedPort != "" && c.IgnoreContainer:
@@ -235,6 +238,21 @@ func (a *Announcer) host(st container.State) (string, error) {
 		return st.IP, nil
 	case a.cfg.AnnounceAs == AsPublic:
 		ip, err := hostaddr.Public(a.cfg.PublicInterface)
+		if err != nil {
+			return "", err
+		}
+		return ip.String(), nil
+	case a.cfg.AnnounceAs == AsPublic6 || a.cfg.AnnounceAs == AsPrivate6:
+		h, err := hostaddr.Load()
+		if err != nil {
+			return "", err
+		}
+		var ip net.IP
+		if a.cfg.AnnounceAs == AsPublic6 {
+			ip, err = h.Public6(a.cfg.PublicInterface)
+		} else {
+			ip, err = h.Private6(a.cfg.PrivateInterface)
+		}
 		if err != nil {
 			return "", err
 		}

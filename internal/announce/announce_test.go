@@ -79,7 +79,7 @@ func TestNew_Errors(t *testing.T) {
 		{"bad instance", func(c *Config) { c.Instance = "node.1" }, `"node.1"`},
 		{"port zero", func(c *Config) { c.Port = 0 }, "port 0"},
 		{"port high", func(c *Config) { c.Port = 65536 }, "port 65536"},
-		{"announce-as", func(c *Config) { c.AnnounceAs = "lan" }, `"lan"`},
+		{"announce-as", func(c *Config) { c.AnnounceAs = "lan" }, `"lan": use public, private, container, public6 or private6`},
 		{"container without watch", func(c *Config) { c.AnnounceAs, c.IgnoreContainer = AsContainer, true }, "--watch-container"},
 		{"ttl too short", func(c *Config) { c.TTL = 4 }, "ttl 4"},
 		{"negative dns-ttl", func(c *Config) { c.DNSTTL = -1 }, "dns-ttl -1"},
@@ -129,6 +129,9 @@ func TestHost(t *testing.T) {
 		{name: "container ip", mod: func(c *Config) { c.AnnounceAs = AsContainer }, st: up, want: "172.17.0.9"},
 		{name: "container without ip", mod: func(c *Config) { c.AnnounceAs = AsContainer }, st: container.State{Exists: true, Running: true}, wantErr: true},
 		{name: "missing interface", mod: func(c *Config) { c.PrivateInterface = "rdtest-none0" }, st: up, wantErr: true},
+		{name: "private6 missing interface", mod: func(c *Config) { c.AnnounceAs, c.PrivateInterface = AsPrivate6, "rdtest-none0" }, st: up, wantErr: true},
+		{name: "public6 on lo (::1 is not global)", mod: func(c *Config) { c.AnnounceAs, c.PublicInterface = AsPublic6, "lo" }, st: up, wantErr: true},
+		{name: "explicit host wins over public6", mod: func(c *Config) { c.Host, c.AnnounceAs = "fd00::7", AsPublic6 }, st: up, want: "fd00::7"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
