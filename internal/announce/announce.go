@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -33,6 +34,8 @@ const (
 	AsPublic    = "public"
 	AsPrivate   = "private"
 	AsContainer = "container"
+	AsPublic6   = "public6"  // IPv6, see hostaddr.Rule6; answered as AAAA
+	AsPrivate6  = "private6" // IPv6 ULA, see hostaddr.Rule6; answered as AAAA
 )
 
 // Defaults New applies to zero fields (the shared ones come from package defaults).
@@ -129,6 +132,11 @@ func New(cfg Config) (*Announcer, error) {
 	if cfg.PublishedPort != "" && !strings.Contains(cfg.PublishedPort, "/") {
 		cfg.PublishedPort += "/tcp"
 	}
+	if a, err := netip.ParseAddr(cfg.Host); err == nil && a.Zone() == "" {
+		// One spelling per address (fd00::5, not FD00:0::0005), as CoreDNS answers it and
+		// rundock upstreams compares it.
+		cfg.Host = a.String()
+	}
 	if cfg.TTL == 0 {
 		cfg.TTL = DefaultTTL
 	}
@@ -159,8 +167,9 @@ func (c *Config) check() error {
 		return fmt.Errorf("instance %q is not a DNS label: pass --instance and %s", c.Instance, dnsname.Rule)
 	case c.Port < 1 || c.Port > 65535:
 		return fmt.Errorf("port %d out of range: pass --port between 1 and 65535", c.Port)
-	case c.AnnounceAs != AsPublic && c.AnnounceAs != AsPrivate && c.AnnounceAs != AsContainer:
-		return fmt.Errorf("announce-as %q: use public, private or container", c.AnnounceAs)
+	case c.AnnounceAs != AsPublic && c.AnnounceAs != AsPrivate && c.AnnounceAs != AsContainer &&
+		c.AnnounceAs != AsPublic6 && c.AnnounceAs != AsPrivate6:
+		return fmt.Errorf("announce-as %q: use public, private, container, public6 or private6", c.AnnounceAs)
 	case c.PublishedPort != "" && !validPublishedPort(c.PublishedPort):
 		return fmt.Errorf("published-port %q is not a container port: pass PORT or PORT/tcp, e.g. --published-port 8080", c.PublishedPort)
 	case c.PublishedPort != "" && c.IgnoreContainer:
@@ -178,7 +187,7 @@ func (c *Config) check() error {
 	case c.Container == "" || strings.ContainsAny(c.Container, " /\t\n"):
 		return fmt.Errorf("container %q is not a container name: pass --container NAME", c.Container)
 	case c.Host != "" && net.ParseIP(c.Host) == nil && !dnsname.IsHostName(c.Host):
-		return fmt.Errorf("host %q is neither an IP address nor a host name", c.Host)
+		return fmt.Errorf("host %q is neither an IP address nor a host name: pass e.g. --host 10.0.0.5, --host fd00::5 (IPv6 without brackets or zone) or --host backend-1.example.net", c.Host)
 	case strings.ContainsAny(c.StateDir, "\x00\n"):
 		return fmt.Errorf("state-dir %q is not a path: pass the service tree's state directory, e.g. /etc/sv/docker-web/.rundock", c.StateDir)
 	}
@@ -229,6 +238,21 @@ func (a *Announcer) host(st container.State) (string, error) {
 		return st.IP, nil
 	case a.cfg.AnnounceAs == AsPublic:
 		ip, err := hostaddr.Public(a.cfg.PublicInterface)
+		if err != nil {
+			return "", err
+		}
+		return ip.String(), nil
+	case a.cfg.AnnounceAs == AsPublic6 || a.cfg.AnnounceAs == AsPrivate6:
+		h, err := hostaddr.Load()
+		if err != nil {
+			return "", err
+		}
+		var ip net.IP
+		if a.cfg.AnnounceAs == AsPublic6 {
+			ip, err = h.Public6(a.cfg.PublicInterface)
+		} else {
+			ip, err = h.Private6(a.cfg.PrivateInterface)
+		}
 		if err != nil {
 			return "", err
 		}

@@ -79,7 +79,7 @@ func TestNew_Errors(t *testing.T) {
 		{"bad instance", func(c *Config) { c.Instance = "node.1" }, `"node.1"`},
 		{"port zero", func(c *Config) { c.Port = 0 }, "port 0"},
 		{"port high", func(c *Config) { c.Port = 65536 }, "port 65536"},
-		{"announce-as", func(c *Config) { c.AnnounceAs = "lan" }, `"lan"`},
+		{"announce-as", func(c *Config) { c.AnnounceAs = "lan" }, `"lan": use public, private, container, public6 or private6`},
 		{"container without watch", func(c *Config) { c.AnnounceAs, c.IgnoreContainer = AsContainer, true }, "--watch-container"},
 		{"ttl too short", func(c *Config) { c.TTL = 4 }, "ttl 4"},
 		{"negative dns-ttl", func(c *Config) { c.DNSTTL = -1 }, "dns-ttl -1"},
@@ -90,6 +90,9 @@ func TestNew_Errors(t *testing.T) {
 		{"published port range", func(c *Config) { c.PublishedPort = "70000" }, `"70000/tcp"`},
 		{"published port unwatched", func(c *Config) { c.PublishedPort, c.IgnoreContainer = "80", true }, "--watch-container"},
 		{"host", func(c *Config) { c.Host = "not a host" }, `"not a host"`},
+		{"host bracketed ipv6", func(c *Config) { c.Host = "[fd00::5]" }, `"[fd00::5]" is neither an IP address nor a host name: pass e.g. --host 10.0.0.5, --host fd00::5`},
+		{"host ipv6 with port", func(c *Config) { c.Host = "[fd00::5]:80" }, `"[fd00::5]:80"`},
+		{"host ipv6 zone", func(c *Config) { c.Host = "fe80::1%eth0" }, `"fe80::1%eth0"`},
 		{"cert without key", func(c *Config) { c.Etcd.Cert = "/c.pem" }, "--key"},
 		{"user without password", func(c *Config) { c.Etcd.User = "root" }, "--password-file"},
 		{"endpoint scheme", func(c *Config) { c.Etcd.Endpoints = []string{"127.0.0.1:2379"} }, `"127.0.0.1:2379"`},
@@ -119,9 +122,16 @@ func TestHost(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "explicit host wins", mod: func(c *Config) { c.Host, c.AnnounceAs = "10.9.9.9", AsContainer }, st: up, want: "10.9.9.9"},
+		{name: "explicit ipv6 host", mod: func(c *Config) { c.Host = "fd00::5" }, st: up, want: "fd00::5"},
+		{name: "ipv6 host canonical", mod: func(c *Config) { c.Host = "FD00:0:0::0005" }, st: up, want: "fd00::5"},
+		{name: "global ipv6 host", mod: func(c *Config) { c.Host = "2001:db8:1::10" }, st: up, want: "2001:db8:1::10"},
+		{name: "host name kept", mod: func(c *Config) { c.Host = "Backend-1.example.net" }, st: up, want: "Backend-1.example.net"},
 		{name: "container ip", mod: func(c *Config) { c.AnnounceAs = AsContainer }, st: up, want: "172.17.0.9"},
 		{name: "container without ip", mod: func(c *Config) { c.AnnounceAs = AsContainer }, st: container.State{Exists: true, Running: true}, wantErr: true},
 		{name: "missing interface", mod: func(c *Config) { c.PrivateInterface = "rdtest-none0" }, st: up, wantErr: true},
+		{name: "private6 missing interface", mod: func(c *Config) { c.AnnounceAs, c.PrivateInterface = AsPrivate6, "rdtest-none0" }, st: up, wantErr: true},
+		{name: "public6 on lo (::1 is not global)", mod: func(c *Config) { c.AnnounceAs, c.PublicInterface = AsPublic6, "lo" }, st: up, wantErr: true},
+		{name: "explicit host wins over public6", mod: func(c *Config) { c.Host, c.AnnounceAs = "fd00::7", AsPublic6 }, st: up, want: "fd00::7"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -59,7 +59,9 @@ within milliseconds, unless it is withheld on purpose. It writes and deletes onl
 record: a key held by another live lease (another announcer with the same key) is left
 alone, logged as an error, and retried with backoff until that lease lets it go.
 
-` + hostaddr.Rule + ` container = the container's IP (on --network, or its first network).
+` + hostaddr.Rule + `
+` + hostaddr.Rule6 + `
+container = the container's IP (on --network, or its first network).
 --host overrides all of these.
 
 Environment: ` + EnvEndpoints + ` (comma-separated, when --etcd-endpoints is not given),
@@ -99,9 +101,9 @@ func New(stderr io.Writer, reload <-chan struct{}) *cobra.Command {
 	f.StringVar(&cfg.Domain, "domain", announce.DefaultDomain, "DNS domain the service lives in")
 	f.StringVar(&cfg.Prefix, "prefix", defaults.Prefix, "etcd path CoreDNS's etcd plugin reads (one segment)")
 	f.StringVar(&cfg.Instance, "instance", "", "last label of the key and of the SRV target (default: short host name, lowercased)")
-	f.StringVar(&cfg.AnnounceAs, "announce-as", announce.DefaultAnnounceAs, "address to announce: public, private or container (see the rule above)")
+	f.StringVar(&cfg.AnnounceAs, "announce-as", announce.DefaultAnnounceAs, "address to announce: public, private or container; public6 or private6 for IPv6 (see the rules above)")
 	f.StringVar(&cfg.Host, "host", "", "explicit address (IP or host name); overrides --announce-as")
-	f.StringVar(&cfg.PublicInterface, "public-interface", "", "interface whose address is public (default: the IPv4 default route's)")
+	f.StringVar(&cfg.PublicInterface, "public-interface", "", "interface whose address is public (default: the IPv4 default route's; the IPv6 one's for public6)")
 	f.StringVar(&cfg.PrivateInterface, "private-interface", "", "interface whose address is private (default: see the rule above)")
 	f.StringVar(&cfg.Container, "container", "", "Docker container to follow (default: --name)")
 	f.StringVar(&cfg.Network, "network", "", "Docker network whose container IP --announce-as container uses (default: the first)")

@@ -45,14 +45,16 @@ type Link struct {
 	Name     string
 	Up       bool
 	Loopback bool
-	Addrs    []net.IP // in kernel order
+	Addrs    []net.IP // IPv4 and IPv6, in kernel order
 }
 
-// Host is a snapshot of the links and the IPv4 default route's interface index
-// (0 when there is no default route).
+// Host is a snapshot of the links, the IPv4 default route's interface index (0 when
+// there is no default route) and the IPv6 default route's interface name ("" when there
+// is none; see ipv6.go).
 type Host struct {
 	Links        []Link
 	DefaultIndex int
+	Default6     string
 }
 
 // Public returns the host's public IPv4 address: the named interface's when iface is
@@ -75,7 +77,8 @@ func Private(iface string) (net.IP, error) {
 	return h.Private(iface)
 }
 
-// Load reads the links, their IPv4 addresses and the IPv4 default route through netlink.
+// Load reads the links, their addresses and the IPv4 default route through netlink, and
+// the IPv6 default route from /proc/net/ipv6_route.
 func Load() (Host, error) {
 	links, err := netlink.LinkList()
 	if err != nil {
@@ -84,7 +87,7 @@ func Load() (Host, error) {
 	var h Host
 	for _, l := range links {
 		attrs := l.Attrs()
-		addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+		addrs, err := netlink.AddrList(l, netlink.FAMILY_ALL)
 		if err != nil {
 			return Host{}, fmt.Errorf("cannot list addresses of %s: %w", attrs.Name, err)
 		}
@@ -106,6 +109,9 @@ func Load() (Host, error) {
 		return Host{}, fmt.Errorf("cannot list IPv4 routes: %w", err)
 	}
 	h.DefaultIndex = defaultIndex(routes)
+	if h.Default6, err = loadDefault6(); err != nil {
+		return Host{}, err
+	}
 	return h, nil
 }
 
@@ -136,54 +142,94 @@ func defaultIndex(routes []netlink.Route) int {
 	return best
 }
 
-// Public selects the public address; see the package rule.
-func (h Host) Public(iface string) (net.IP, error) {
-	if iface != "" {
-		return h.named(iface)
-	}
-	if h.DefaultIndex == 0 {
-		return nil, fmt.Errorf("cannot find the public address: %w (add one, or name the interface with --public-interface, or give --host)", ErrNoDefaultRoute)
-	}
-	for _, l := range h.Links {
-		if l.Index == h.DefaultIndex {
-			if ip := firstGlobal(l.Addrs); ip != nil {
-				return ip, nil
-			}
-			return nil, fmt.Errorf("cannot find the public address: default-route interface %s: %w (name another with --public-interface, or give --host)", l.Name, ErrNoAddress)
-		}
-	}
-	return nil, fmt.Errorf("cannot find the public address: default-route interface index %d: %w", h.DefaultIndex, ErrNoInterface)
+// family is what differs between the IPv4 and the IPv6 selection: the rule is the same.
+type family struct {
+	ip           string                  // "IPv4" or "IPv6", in messages
+	first        func([]net.IP) net.IP   // first global unicast address of the family
+	private      func([]net.IP) net.IP   // first private-range address of the family
+	privateRange string                  // in messages
+	errNoAddress error                   // ErrNoAddress or ErrNoAddress6
+	errNoRoute   error                   // ErrNoDefaultRoute or ErrNoDefaultRoute6
+	ipFlag       string                  // the ip(8) family flag, for the hint
+	route        func(Host) (Link, bool) // the default route's link; false: none
+	routeName    func(Host) string       // the default route's link as messages name it
 }
 
+var v4 = family{ip: "IPv4", first: firstGlobal, private: firstPrivate4, privateRange: "private-range",
+	errNoAddress: ErrNoAddress, errNoRoute: ErrNoDefaultRoute, ipFlag: "-4",
+	route: func(h Host) (Link, bool) {
+		for _, l := range h.Links {
+			if h.DefaultIndex != 0 && l.Index == h.DefaultIndex {
+				return l, true
+			}
+		}
+		return Link{}, false
+	},
+	routeName: func(h Host) string {
+		if h.DefaultIndex == 0 {
+			return ""
+		}
+		return fmt.Sprintf("index %d", h.DefaultIndex)
+	}}
+
+// Public selects the public address; see the package rule.
+func (h Host) Public(iface string) (net.IP, error) { return h.public(v4, iface) }
+
 // Private selects the private address; see the package rule.
-func (h Host) Private(iface string) (net.IP, error) {
+func (h Host) Private(iface string) (net.IP, error) { return h.private(v4, iface) }
+
+func (h Host) public(f family, iface string) (net.IP, error) {
 	if iface != "" {
-		return h.named(iface)
+		return h.named(f, iface)
+	}
+	what := "the public address"
+	if f.ip != v4.ip {
+		what = "the public " + f.ip + " address"
+	}
+	name := f.routeName(h)
+	if name == "" {
+		return nil, fmt.Errorf("cannot find %s: %w (add one, or name the interface with --public-interface, or give --host)", what, f.errNoRoute)
+	}
+	l, ok := f.route(h)
+	if !ok {
+		return nil, fmt.Errorf("cannot find %s: default-route interface %s: %w", what, name, ErrNoInterface)
+	}
+	if ip := f.first(l.Addrs); ip != nil {
+		return ip, nil
+	}
+	return nil, fmt.Errorf("cannot find %s: default-route interface %s: %w (name another with --public-interface, or give --host)", what, l.Name, f.errNoAddress)
+}
+
+func (h Host) private(f family, iface string) (net.IP, error) {
+	if iface != "" {
+		return h.named(f, iface)
 	}
 	for _, l := range h.Links {
 		if !l.Up || l.Loopback || skipped(l.Name) {
 			continue
 		}
-		for _, ip := range l.Addrs {
-			if isGlobal4(ip) && ip.IsPrivate() {
-				return ip.To4(), nil
-			}
+		if ip := f.private(l.Addrs); ip != nil {
+			return ip, nil
 		}
 	}
-	ip, err := h.Public("")
+	ip, err := h.public(f, "")
 	if err != nil {
-		return nil, fmt.Errorf("cannot find a private address (no private-range address on a host interface, and no public fallback): %w", err)
+		what := "a private address"
+		if f.ip != v4.ip {
+			what = "a private " + f.ip + " address"
+		}
+		return nil, fmt.Errorf("cannot find %s (no %s address on a host interface, and no public fallback): %w", what, f.privateRange, err)
 	}
 	return ip, nil
 }
 
-func (h Host) named(iface string) (net.IP, error) {
+func (h Host) named(f family, iface string) (net.IP, error) {
 	for _, l := range h.Links {
 		if l.Name == iface {
-			if ip := firstGlobal(l.Addrs); ip != nil {
+			if ip := f.first(l.Addrs); ip != nil {
 				return ip, nil
 			}
-			return nil, fmt.Errorf("cannot use interface %q: %w (pick an interface with an IPv4 address, see `ip -4 addr`)", iface, ErrNoAddress)
+			return nil, fmt.Errorf("cannot use interface %q: %w (pick an interface with an %s address, see `ip %s addr`)", iface, f.errNoAddress, f.ip, f.ipFlag)
 		}
 	}
 	return nil, fmt.Errorf("cannot use interface %q: %w (see `ip link` for the names)", iface, ErrNoInterface)
@@ -201,6 +247,15 @@ func skipped(name string) bool {
 func firstGlobal(addrs []net.IP) net.IP {
 	for _, ip := range addrs {
 		if isGlobal4(ip) {
+			return ip.To4()
+		}
+	}
+	return nil
+}
+
+func firstPrivate4(addrs []net.IP) net.IP {
+	for _, ip := range addrs {
+		if isGlobal4(ip) && ip.IsPrivate() {
 			return ip.To4()
 		}
 	}

@@ -15,6 +15,9 @@ import (
 // still rendered.
 func TestBuild_Records(t *testing.T) {
 	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	// The good record of each case is 127.0.0.1, so every allow list holds 127.0.0.0/8.
+	ula := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	everything := []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
 	tests := []struct {
 		name   string
 		allow  []netip.Prefix
@@ -46,6 +49,16 @@ func TestBuild_Records(t *testing.T) {
 		{name: "loopback allowed", allow: loopback, value: `{"host":"127.0.0.2","port":80,"ttl":60}`, server: "127.0.0.2:80"},
 		{name: "ErrOutsideAllowList", allow: loopback, value: `{"host":"10.0.0.9","port":80,"ttl":60}`, why: "not in allow_networks"},
 		{name: "ErrUnspecifiedAllowed", allow: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}, value: `{"host":"0.0.0.0","port":80,"ttl":60}`, why: "unspecified"},
+		{name: "ula allowed", allow: ula, value: `{"host":"fd12:3456::7","port":8080,"ttl":60}`, server: "[fd12:3456::7]:8080"},
+		{name: "loopback6 allowed", allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, value: `{"host":"::1","port":80,"ttl":60}`, server: "[::1]:80"},
+		{name: "ErrOutsideAllowList6", allow: ula, value: `{"host":"2001:db8::1","port":80,"ttl":60}`, why: "not in allow_networks (127.0.0.0/8, fd00::/8)"},
+		{name: "ErrMappedOutsideAllowList6", allow: ula, value: `{"host":"::ffff:10.0.0.1","port":80,"ttl":60}`, why: "host 10.0.0.1 is not in allow_networks"},
+		{name: "ErrZoneAllowed", allow: everything, value: `{"host":"fd00::1%eth0","port":80,"ttl":60}`, why: "zone"},
+		{name: "ErrUnspecified6Allowed", allow: everything, value: `{"host":"::","port":80,"ttl":60}`, why: "unspecified"},
+		{name: "ErrMulticast6Allowed", allow: everything, value: `{"host":"ff02::1","port":80,"ttl":60}`, why: "multicast"},
+		{name: "ErrBracketed", value: `{"host":"[fd00::1]","port":80,"ttl":60}`, why: "not an IP address"},
+		{name: "ErrHostPort6", value: `{"host":"[fd00::1]:80","port":80,"ttl":60}`, why: "not an IP address"},
+		{name: "ErrInject6", allow: everything, value: `{"host":"fd00::1; include /etc/passwd","port":80,"ttl":60}`, why: "not an IP address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
