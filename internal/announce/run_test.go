@@ -15,7 +15,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/rundock/rundock/internal/container"
-	"github.com/rundock/rundock/internal/hostaddr"
 	"github.com/rundock/rundock/internal/testenv"
 )
 
@@ -525,54 +524,30 @@ func TestRun_PublishedPort(t *testing.T) {
 	stays(t, 500*time.Millisecond, "withheld while no port is published", is(""))
 }
 
-// TestRun_IPv6DNS: an IPv6 address, explicit (written in its canonical form) or found by
-// --announce-as private6, is answered by CoreDNS's etcd plugin as AAAA, not A, for the
-// service and the instance, with the port in SRV.
+// TestRun_IPv6DNS: an explicit IPv6 host is written as given (canonical) and CoreDNS's
+// etcd plugin answers it as AAAA, not A, for the service and the instance, with the port
+// in SRV.
 func TestRun_IPv6DNS(t *testing.T) {
 	testenv.Need(t, "dig", "coredns")
 	e := testenv.StartEtcd(t)
 	dns := testenv.StartCoreDNS(t, DefaultDomain, e.Endpoint)
 	cli := testenv.EtcdClient(t, e.Endpoint)
-	tests := []struct {
-		name string
-		mod  func(*Config)
-		want func(t *testing.T) string
-	}{
-		{name: "explicit host", mod: func(c *Config) { c.Host = "FD00:0::0005" }, want: func(*testing.T) string { return "fd00::5" }},
-		{name: "private6", mod: func(c *Config) { c.Host, c.AnnounceAs = "", AsPrivate6 }, want: func(t *testing.T) string {
-			h, err := hostaddr.Load()
-			if err != nil {
-				t.Fatal(err)
-			}
-			ip, err := h.Private6("")
-			if err != nil {
-				t.Skipf("this host has no IPv6 address to announce: %v", err)
-			}
-			return ip.String()
-		}},
+	r := start(t, e.Endpoint, func(c *Config) { c.Host = "FD00:0::0005" })
+	within(t, 5*time.Second, "the record", func() bool { v, _ := kv(t, cli, r.a.Key()); return v != "" })
+	if v, _ := kv(t, cli, r.a.Key()); !strings.Contains(v, `"host":"fd00::5"`) {
+		t.Fatalf("record %s, want host fd00::5", v)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			want := tt.want(t)
-			r := start(t, e.Endpoint, tt.mod)
-			defer r.stop()
-			within(t, 5*time.Second, "the record", func() bool { v, _ := kv(t, cli, r.a.Key()); return v != "" })
-			if v, _ := kv(t, cli, r.a.Key()); !strings.Contains(v, `"host":"`+want+`"`) {
-				t.Fatalf("record %s, want host %s", v, want)
-			}
-			fqdn := "influxdb." + DefaultDomain
-			for _, name := range []string{fqdn, "n1." + fqdn} {
-				if got := dns.Dig(t, name, "AAAA"); len(got) != 1 || got[0] != want {
-					t.Errorf("AAAA %s = %q, want [%s]", name, got, want)
-				}
-				if got := dns.Dig(t, name, "A"); len(got) != 0 {
-					t.Errorf("A %s = %q, want none", name, got)
-				}
-			}
-			// A lone record: CoreDNS answers priority 10 and scales the weight to 100.
-			if got, want := dns.Dig(t, fqdn, "SRV"), "10 100 8086 n1."+fqdn+"."; len(got) != 1 || got[0] != want {
-				t.Errorf("SRV %s = %q, want [%q]", fqdn, got, want)
-			}
-		})
+	fqdn := "influxdb." + DefaultDomain
+	for _, name := range []string{fqdn, "n1." + fqdn} {
+		if got := dns.Dig(t, name, "AAAA"); len(got) != 1 || got[0] != "fd00::5" {
+			t.Errorf("AAAA %s = %q, want [fd00::5]", name, got)
+		}
+		if got := dns.Dig(t, name, "A"); len(got) != 0 {
+			t.Errorf("A %s = %q, want none", name, got)
+		}
+	}
+	// A lone record: CoreDNS answers priority 10 and scales the weight to 100.
+	if got, want := dns.Dig(t, fqdn, "SRV"), "10 100 8086 n1."+fqdn+"."; len(got) != 1 || got[0] != want {
+		t.Errorf("SRV %s = %q, want [%q]", fqdn, got, want)
 	}
 }
