@@ -94,7 +94,8 @@ func TestHost_IPv6(t *testing.T) {
 }
 
 // TestReal6 reads this host's IPv6 routes and addresses; where there is an IPv6 default
-// route with a global address, Public6 is one of that interface's addresses.
+// route with a global address, Public6 is one of that interface's addresses; where there is
+// none, Public6 says so (ErrNoDefaultRoute6).
 func TestReal6(t *testing.T) {
 	h, err := Load()
 	if err != nil {
@@ -105,7 +106,8 @@ func TestReal6(t *testing.T) {
 		if !errors.Is(err, ErrNoDefaultRoute6) {
 			t.Fatalf("no IPv6 default route, but Public6 = %v, %v", pub, err)
 		}
-		t.Skip("this host has no IPv6 default route")
+		t.Logf("no IPv6 default route here: Public6 refuses with %v", err)
+		return
 	}
 	if err != nil {
 		t.Fatal(err)
