@@ -491,13 +491,20 @@ deploy() {
     tail -40 "$log" >&2
     echo "| deploy tests failed: see the log | |" >"$f"
   fi
+  step "deploy: go test -run 'TestMultiHost/(Baseline|RundockChain|RollingUpdate)' ./integration/"
+  if ! go test -count=1 -timeout 10m -run 'TestMultiHost$/^(Baseline|RundockChain|RollingUpdate)$' -v ./integration/ >>"$log" 2>&1; then
+    tail -40 "$log" >&2
+    echo "| multi-host rolling update failed: see the log | |" >>"$f"
+  fi
   {
     echo "Two instances of one service behind \`rundock upstreams\` (nginx) and a CoreDNS-resolving client that caches"
     echo "answers for their TTL (2 s), each sending requests in a loop with no retries while rundock applies a new"
     echo "image to one instance, then the other (integration/deploy_test.go, TestDeploy_RollingUpdate; the"
     echo "broken image: TestDeploy_BrokenImage), stop-first. Then one instance alone with update: start-first, the same"
     echo "load, a new image and a broken one, and the same single-instance update stop-first for comparison"
-    echo "(integration/startfirst_test.go)."
+    echo "(integration/startfirst_test.go). Last, two hosts of the multi-host lab updated one after the other,"
+    echo "start-first each, under load through nginx fed from the lab's 3-member etcd, and a broken image that stops"
+    echo "the roll at the first host (integration/multihost_test.go, TestMultiHost/RollingUpdate)."
     echo
     echo "| figure |"
     echo "|---|"
