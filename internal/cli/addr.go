@@ -12,22 +12,31 @@ import (
 func newAddrCmd() *cobra.Command {
 	var iface string
 	cmd := &cobra.Command{
-		Use:   "addr public|private",
-		Short: "Print this host's public or private IPv4 address (found over netlink)",
-		Long: `Print this host's public or private IPv4 address. The rendered run scripts call it to
-expand $PUBLIC_IP, $PRIVATE_IP and $ANNOUNCE_IP when the container starts.`,
+		Use:   "addr public|private|public6|private6",
+		Short: "Print this host's public or private IPv4 or IPv6 address (found over netlink)",
+		Long: `Print this host's public or private IPv4 address, or with public6 and private6 its
+IPv6 address (the interface of the IPv6 default route; the first ULA fd00::/8 address). The
+rendered run scripts call it to expand $PUBLIC_IP, $PRIVATE_IP, $PUBLIC_IP6, $PRIVATE_IP6 and
+$ANNOUNCE_IP when the container starts.`,
 		Args:      cobra.ExactArgs(1),
-		ValidArgs: []string{"public", "private"},
+		ValidArgs: []string{"public", "private", "public6", "private6"},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			h, err := hostaddr.Load()
+			if err != nil {
+				return err
+			}
 			var ip net.IP
-			var err error
 			switch args[0] {
 			case "public":
-				ip, err = hostaddr.Public(iface)
+				ip, err = h.Public(iface)
 			case "private":
-				ip, err = hostaddr.Private(iface)
+				ip, err = h.Private(iface)
+			case "public6":
+				ip, err = h.Public6(iface)
+			case "private6":
+				ip, err = h.Private6(iface)
 			default:
-				return fmt.Errorf("cannot look up address kind %q: use public or private", args[0])
+				return fmt.Errorf("cannot look up address kind %q: use public, private, public6 or private6", args[0])
 			}
 			if err != nil {
 				return err

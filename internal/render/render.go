@@ -91,6 +91,17 @@ type lookup struct {
 	Var, Kind, Interface string
 }
 
+// lookups are the run-time address placeholders of s, in the order run computes them:
+// the variable, the `rundock addr` kind (an announce_as value) and the interface option.
+func lookups(s spec.Service) []lookup {
+	return []lookup{
+		{"PRIVATE_IP", spec.AnnouncePrivate, s.PrivateInterface},
+		{"PUBLIC_IP", spec.AnnouncePublic, s.PublicInterface},
+		{"PRIVATE_IP6", spec.AnnouncePrivate6, s.PrivateInterface},
+		{"PUBLIC_IP6", spec.AnnouncePublic6, s.PublicInterface},
+	}
+}
+
 // runData is what the container service's templates see.
 type runData struct {
 	spec.Service
@@ -99,6 +110,7 @@ type runData struct {
 	AnnounceAlias      string // ANNOUNCE_IP=$ALIAS, when ANNOUNCE_IP is used
 	AnnounceHost       string // ANNOUNCE_IP='HOST', when the host option sets it
 	PublishAnnounce    bool
+	Publish6           bool // the published host address is IPv6: -p "[ADDR]":...
 	// EnvFilePath is the tree's env file (0600, root only), when env is set: env values stay
 	// off docker's argv (readable in /proc by every user) and out of the 0755 run script.
 	EnvFilePath    string
@@ -266,20 +278,20 @@ func Render(s spec.Service) (tree.Tree, error) {
 	if s.Host != "" && (d.PublishAnnounce || used["ANNOUNCE_IP"]) {
 		d.AnnounceHost = s.Host
 	} else if d.PublishAnnounce || used["ANNOUNCE_IP"] {
-		switch s.AnnounceAs {
-		case spec.AnnouncePublic:
-			used["PUBLIC_IP"] = true
-			d.AnnounceAlias = "PUBLIC_IP"
-		case spec.AnnouncePrivate:
-			used["PRIVATE_IP"] = true
-			d.AnnounceAlias = "PRIVATE_IP"
+		// Each discovered address is the run-time lookup `rundock addr KIND`, KIND being
+		// the announce_as value that names it.
+		for _, l := range lookups(s) {
+			if l.Kind == s.AnnounceAs {
+				used[l.Var] = true
+				d.AnnounceAlias = l.Var
+			}
 		}
 	}
-	if used["PRIVATE_IP"] {
-		d.Lookups = append(d.Lookups, lookup{"PRIVATE_IP", "private", s.PrivateInterface})
-	}
-	if used["PUBLIC_IP"] {
-		d.Lookups = append(d.Lookups, lookup{"PUBLIC_IP", "public", s.PublicInterface})
+	d.Publish6 = s.PublishIPv6()
+	for _, l := range lookups(s) {
+		if used[l.Var] {
+			d.Lookups = append(d.Lookups, l)
+		}
 	}
 
 	if s.StartFirst() {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -131,6 +132,21 @@ func TestRender_Layout(t *testing.T) {
 				"announcer/run": {"--port 8087", "--announce-as 'public'", "--public-interface 'eth0'"},
 			},
 			hasNot: map[string][]string{"run": {"PRIVATE_IP"}},
+		},
+		{
+			name: "private6 announce",
+			in:   map[string]any{"announce": 8080, "announce_as": "private6", "private_interface": "eth1"},
+			has: map[string][]string{
+				"run":           {`PRIVATE_IP6=$('/usr/local/bin/rundock' addr private6 --interface 'eth1')`, "ANNOUNCE_IP=$PRIVATE_IP6", `-p "[$ANNOUNCE_IP]":8080:8080`},
+				"announcer/run": {"--announce-as 'private6'", "--private-interface 'eth1'"},
+			},
+			hasNot: map[string][]string{"run": {"PUBLIC_IP", "PRIVATE_IP=", `-p "$ANNOUNCE_IP"`}},
+		},
+		{
+			name:   "IPv4 host with announce_as public6",
+			in:     map[string]any{"announce": 8080, "announce_as": "public6", "host": "10.0.0.5"},
+			has:    map[string][]string{"run": {"ANNOUNCE_IP='10.0.0.5'", `-p "$ANNOUNCE_IP":8080:8080`}},
+			hasNot: map[string][]string{"run": {"addr", "[$ANNOUNCE_IP]"}},
 		},
 		{
 			name: "container announce",
@@ -393,7 +409,8 @@ func FuzzSplitArgs(f *testing.F) {
 		empty := t.TempDir()
 		cmd := exec.Command("/bin/sh", "-f", "-c", "printf '%s\\0' "+args)
 		cmd.Dir = empty
-		cmd.Env = []string{"PATH=" + sb.bin, "PRIVATE_IP=" + stubIP, "PUBLIC_IP=" + stubIP, "ANNOUNCE_IP=" + stubIP}
+		cmd.Env = []string{"PATH=" + sb.bin, "PRIVATE_IP=" + stubIP, "PUBLIC_IP=" + stubIP, "ANNOUNCE_IP=" + stubIP,
+			"PRIVATE_IP6=" + stubIP, "PUBLIC_IP6=" + stubIP}
 		out, err := cmd.Output()
 		sb.noCanary(t, args)
 		if err != nil {
@@ -521,5 +538,38 @@ func TestRender_LogRunRefusesSymlink(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(logDir, "web")); err != nil || fi.Mode().Perm() != 0o750 {
 		t.Errorf("log directory %v %v, want mode 0750", fi, err)
+	}
+}
+
+// TestRender_PublishIPv6: docker gets the IPv6 host address in brackets, as its -p wants
+// it, from the address the run script looks up (private6) or the host option.
+func TestRender_PublishIPv6(t *testing.T) {
+	testenv.Need(t, "sh")
+	tests := []struct {
+		name string
+		in   map[string]any
+		want string
+	}{
+		{name: "host", in: map[string]any{"host": "fd00::5"}, want: "[fd00::5]:8080:80"},
+		{name: "private6", in: map[string]any{"announce_as": "private6"}, want: "[" + stubIP + "]:8080:80"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sb := newSandbox(t)
+			m := map[string]any{"name": "web", "image": "img", "announce": 8080, "port": 80, "bin_dir": sb.bin}
+			maps.Copy(m, tt.in)
+			s, err := spec.FromMap(m, "h")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr, err := Render(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			argv, _ := sb.run(t, tr)
+			if i := slices.Index(argv, "-p"); i < 0 || i+1 >= len(argv) || argv[i+1] != tt.want {
+				t.Errorf("docker %q: want -p %s", argv, tt.want)
+			}
+		})
 	}
 }

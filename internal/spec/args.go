@@ -10,7 +10,7 @@ import (
 
 // placeholders are the only variables args may use; the run script computes them when
 // the container starts.
-var placeholders = []string{"PUBLIC_IP", "PRIVATE_IP", "ANNOUNCE_IP"}
+var placeholders = []string{"PUBLIC_IP", "PRIVATE_IP", "ANNOUNCE_IP", "PUBLIC_IP6", "PRIVATE_IP6"}
 
 // splitArgWords is the parse step of args: it fills ArgWords from Args, so that the
 // renderer quotes literals and expands only placeholders.

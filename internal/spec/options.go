@@ -44,9 +44,10 @@ var optionTable = []Option{
 		help: "host port published in DNS, and from the container unless announce_as=container",
 		doc:  []string{"Host port announced in DNS. Unless I(announce_as=container), the container publishes C(ANNOUNCE_IP:announce:port)."}},
 	{Name: "announce_as", Kind: KindString, check: oneOf, def: AnnouncePrivate,
-		choices: []string{AnnouncePublic, AnnouncePrivate, AnnounceContainer},
+		choices: []string{AnnouncePublic, AnnouncePrivate, AnnounceContainer, AnnouncePublic6, AnnouncePrivate6},
 		help:    "which address is announced",
-		doc:     []string{"Which address is announced, the host's public or private one, or the container's own."}},
+		doc: []string{"Which address is announced, the host's public or private one, or the container's own.",
+			"C(public6) and C(private6) announce the host's IPv6 address instead (the interface of the IPv6 default route; the first ULA C(fd00::/8) address), answered as AAAA, and publish the container on it (C(-p [ADDR]:announce:port))."}},
 	{Name: "port", Kind: KindInt, min: 1, max: 65535, what: "a port number", zeroUnset: true,
 		check: checkPort, derived: "I(announce)",
 		help: "container port",
@@ -204,8 +205,9 @@ var optionTable = []Option{
 	{Name: "host", Kind: KindString, check: checkHost,
 		help: "address to publish on and announce, instead of the discovered one",
 		doc: []string{
-			"IPv4 address to publish the container on and announce, instead of the one discovered " +
-				"for I(announce_as) C(public) or C(private) (a NAT or multi-homed host).",
+			"IPv4 or IPv6 address to publish the container on and announce, instead of the one discovered " +
+				"for I(announce_as) C(public), C(private), C(public6) or C(private6) (a NAT or multi-homed host). " +
+				"An IPv6 address is written without brackets (C(fd00::5)) and answered as AAAA.",
 			"Not with I(announce_as=container)."}},
 	{Name: "public_interface", Kind: KindString, check: iface,
 		help: "interface to take the public address from",

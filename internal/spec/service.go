@@ -8,6 +8,8 @@
 // the announcer and rundock upstreams use.
 package spec
 
+import "net"
+
 // State is what rundock makes of a service on a host.
 type State string
 
@@ -28,6 +30,10 @@ const (
 	AnnouncePublic    = "public"
 	AnnouncePrivate   = "private"
 	AnnounceContainer = "container"
+	// AnnouncePublic6 and AnnouncePrivate6 are public and private for the host's IPv6
+	// address (the announcer's public6 and private6); the container publishes on it.
+	AnnouncePublic6  = "public6"
+	AnnouncePrivate6 = "private6"
 )
 
 // Pull policies, as docker run --pull takes them.
@@ -139,6 +145,16 @@ func (s Service) StartFirst() bool { return s.Update == UpdateStartFirst }
 // HostPublished reports whether the announced port is a host port the container publishes
 // (announce_as public or private), as opposed to the container's own address and port.
 func (s Service) HostPublished() bool { return s.Announce != 0 && s.AnnounceAs != AnnounceContainer }
+
+// PublishIPv6 reports whether the host address the container publishes on is an IPv6
+// one: an IPv6 host, or no host and announce_as public6 or private6.
+func (s Service) PublishIPv6() bool {
+	if s.Host != "" {
+		ip := net.ParseIP(s.Host)
+		return ip != nil && ip.To4() == nil
+	}
+	return s.AnnounceAs == AnnouncePublic6 || s.AnnounceAs == AnnouncePrivate6
+}
 
 // Word is one word of Args: its parts concatenated.
 type Word []Part

@@ -68,6 +68,12 @@ func TestFromMap_Coerce(t *testing.T) {
 		{"placeholders in args", map[string]any{"args": `-p "${PUBLIC_IP}:80:80" -e X=$ANNOUNCE_IP`}, func(s Service) bool {
 			return len(s.ArgWords) == 4 && s.ArgWords[1][0].Var == "PUBLIC_IP" && s.ArgWords[3][1].Var == "ANNOUNCE_IP"
 		}},
+		{"IPv6 host", map[string]any{"host": "fd00::5", "announce": 8080}, func(s Service) bool { return s.Host == "fd00::5" && s.PublishIPv6() }},
+		{"IPv4 host publishes IPv4", map[string]any{"host": "10.0.0.5", "announce": 8080, "announce_as": "public6"}, func(s Service) bool { return !s.PublishIPv6() }},
+		{"announce_as private6", map[string]any{"announce": 8080, "announce_as": "private6"}, func(s Service) bool { return s.AnnounceAs == AnnouncePrivate6 && s.PublishIPv6() }},
+		{"IPv6 placeholders in args", map[string]any{"args": `-e A=$PUBLIC_IP6 -e B=${PRIVATE_IP6}`}, func(s Service) bool {
+			return len(s.ArgWords) == 4 && s.ArgWords[1][1].Var == "PUBLIC_IP6" && s.ArgWords[3][1].Var == "PRIVATE_IP6"
+		}},
 		{"long default hostname is cut", map[string]any{"name": strings.Repeat("a", 63)}, func(s Service) bool {
 			return len(s.Hostname) == 63 && s.Hostname == "h-"+strings.Repeat("a", 61)
 		}},
@@ -148,6 +154,9 @@ func TestFromMap_Errors(t *testing.T) {
 		{"ErrVolumesFrom", map[string]any{"volumes_from": "data;x"}, ErrBadValue, []string{"option volumes_from", `"data;x"`}},
 		{"ErrHost", map[string]any{"host": "10.0.0.256"}, ErrBadValue, []string{"option host", `"10.0.0.256"`}},
 		{"ErrHostShell", map[string]any{"host": "$(id)"}, ErrBadValue, []string{"option host", `"$(id)"`}},
+		{"ErrHostBracketed6", map[string]any{"host": "[fd00::5]"}, ErrBadValue, []string{"option host", `"[fd00::5]"`, "without brackets"}},
+		{"ErrHostZone6", map[string]any{"host": "fe80::1%eth0"}, ErrBadValue, []string{"option host", `"fe80::1%eth0"`}},
+		{"ErrAnnounceAs", map[string]any{"announce": 80, "announce_as": "public7"}, ErrBadValue, []string{"option announce_as", `"public7"`, "private6"}},
 		{"ErrHostContainer", map[string]any{"host": "10.0.0.5", "announce": 80, "announce_as": "container"}, ErrBadValue, []string{"option host", "announce_as container"}},
 		{"ErrNetwork", map[string]any{"network": "net work"}, ErrBadValue, []string{"option network", `"net work"`}},
 		{"ErrNetworkFlag", map[string]any{"network": "--privileged"}, ErrBadValue, []string{"option network", `"--privileged"`}},

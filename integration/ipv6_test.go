@@ -1,0 +1,65 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rundock/rundock/internal/testenv"
+)
+
+// TestIPv6_ExplicitHost: a service whose host is an IPv6 address is published on that
+// address only ([::1]:PORT, not 127.0.0.1:PORT), announced as AAAA (no A) with its port in
+// SRV, and reached through nginx from the [::1]:PORT server rundock upstreams renders.
+func TestIPv6_ExplicitHost(t *testing.T) {
+	e := newDepEnv(t)
+	port := testenv.FreePort(t)
+	name := depPrefix + "six"
+	e.mustApply(t, "apply", "--name", name, "--image", e.images["v1"],
+		"--announce", strconv.Itoa(port), "--port", "8080", "--host", "::1",
+		"--announce-name", "six", "--instance", "six", "--ttl", "5",
+		"--etcd-endpoints", e.etcd.Endpoint, "--wait-timeout", "20", "--stop-timeout", "5",
+		"--sv-dir", e.r.SvDir, "--service-dir", e.r.ServiceDir, "--log-dir", e.r.LogDir, "--bin-dir", e.r.BinDir)
+
+	url6 := fmt.Sprintf("http://[::1]:%d/", port)
+	if code, body, err := testenv.HTTPGet(upHTTP, url6); err != nil || code != 200 {
+		t.Fatalf("GET %s: %d %q %v", url6, code, body, err)
+	}
+	if _, _, err := testenv.HTTPGet(upHTTP, fmt.Sprintf("http://127.0.0.1:%d/", port)); err == nil {
+		t.Errorf("the container is also published on 127.0.0.1:%d, want [::1] only", port)
+	}
+	if got := e.dns.Dig(t, "six."+upDomain, "AAAA"); !slices.Equal(got, []string{"::1"}) {
+		t.Errorf("AAAA six = %v, want [::1]", got)
+	}
+	if got := e.dns.Dig(t, "six."+upDomain, "A"); len(got) != 0 {
+		t.Errorf("A six = %v, want none", got)
+	}
+	srv := e.dns.Dig(t, "six."+upDomain, "SRV")
+	if want := fmt.Sprintf("%d six.six.%s.", port, upDomain); len(srv) != 1 || !strings.HasSuffix(srv[0], want) {
+		t.Errorf("SRV six = %v, want one ending %q", srv, want)
+	}
+
+	n := upStartNginx(t, "server {\n    listen 80;\n    location / { proxy_pass http://docker_six; }\n}\n",
+		[]byte("upstream docker_six { server 127.0.0.1:1 down; }\n"))
+	cfg := filepath.Join(t.TempDir(), "upstreams.yml")
+	if err := os.WriteFile(cfg, []byte("services:\n  six: {}\nallow_networks: ['::1/128']\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(e.bin, "upstreams", "--once", "--etcd-endpoints", e.etcd.Endpoint, "--config", cfg,
+		"--output", n.Output, "--check-cmd", n.CheckCmd, "--reload-cmd", n.ReloadCmd).CombinedOutput(); err != nil {
+		t.Fatalf("rundock upstreams --once: %v\n%s", err, out)
+	}
+	if conf, want := n.installed(t), fmt.Sprintf("server [::1]:%d", port); !strings.Contains(conf, want) {
+		t.Fatalf("upstreams lack %q:\n%s", want, conf)
+	}
+	testenv.Eventually(t, 10*time.Second, "nginx serving web through [::1]", func() bool {
+		code, _, err := testenv.HTTPGet(upHTTP, n.URL("/"))
+		return err == nil && code == 200
+	})
+}
