@@ -107,8 +107,9 @@ func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, 
 	var failed error
 	one := opt
 	one.NoContainer = true // the status of all comes at the end, in one question
+	var r runState
 	for i, s := range svcs {
-		res, err := Apply(ctx, s, trees[i], one)
+		res, err := applyOne(ctx, s, trees[i], one, &r)
 		res.Warnings = append(res.Warnings, depWarns[i]...)
 		if err != nil {
 			res.Msg = err.Error()
@@ -119,6 +120,7 @@ func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, 
 			break
 		}
 	}
+	r.close()
 	if !opt.NoContainer {
 		sts, _ := Statuses(ctx, svcs[:len(results)], opt.Containers)
 		for i := range results {
@@ -132,17 +134,31 @@ func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, 
 // the plan. t is svc rendered (only its Dir is used for disabled and absent). Bad input
 // changes nothing on disk.
 func Apply(ctx context.Context, svc spec.Service, t tree.Tree, opt Options) (Result, error) {
+	var r runState
+	defer r.close()
+	return applyOne(ctx, svc, t, opt, &r)
+}
+
+// applyOne is Apply within the run r, which holds sv_dir's lock when it returns.
+func applyOne(ctx context.Context, svc spec.Service, t tree.Tree, opt Options, r *runState) (Result, error) {
 	res := Result{Name: svc.Name, State: string(svc.State)}
 	removing := svc.State == spec.StateDisabled || svc.State == spec.StateAbsent
-	if ok, _ := safefs.Exists(svc.SvDir); !opt.CheckMode && (ok || !removing) {
+	lock := false
+	if !opt.CheckMode && !r.locked(svc.SvDir) {
 		// Without sv_dir there is no tree to remove: no lock (nor sv_dir) is created.
-		unlock, err := lock(ctx, svc.SvDir)
-		if err != nil {
-			return res, err
-		}
-		defer unlock()
+		ok, _ := safefs.Exists(svc.SvDir)
+		lock = ok || !removing
 	}
-	p, err := MakePlan(ctx, svc, t, opt.Containers)
+	if err := r.enter(ctx, svc.SvDir, lock); err != nil {
+		return res, err
+	}
+	if t.Dir == "" {
+		t.Dir = render.Dir(svc.Name)
+	}
+	if !opt.CheckMode {
+		defer r.applied(t.Dir)
+	}
+	p, err := makePlan(ctx, svc, t, opt.Containers, r)
 	if err != nil {
 		return res, err
 	}
