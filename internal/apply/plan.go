@@ -239,7 +239,7 @@ func (pl *planner) present(ctx context.Context, link bool) error {
 			pl.add(Action{Kind: WriteFile, Path: p, File: tree.File{Path: c.path, Mode: c.mode, Data: c.data}})
 		}
 	}
-	if d.exists {
+	if d.exists && d.strayDirs {
 		pl.add(Action{Kind: PruneDirs, Path: pl.root, Quiet: true})
 	}
 	for _, l := range links {
