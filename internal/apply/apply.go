@@ -50,6 +50,9 @@ type Options struct {
 	// NoContainer says the tree runs no container (the rundock-upstreams service): the
 	// result carries no status and Docker is not asked.
 	NoContainer bool
+	// NoStatus leaves Result.Status empty: the caller prints none (the CLI's text output),
+	// so neither Docker nor runit is asked.
+	NoStatus bool
 }
 
 // Result is the outcome of Apply.
@@ -121,7 +124,7 @@ func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, 
 		}
 	}
 	r.close()
-	if !opt.NoContainer {
+	if !opt.NoContainer && !opt.NoStatus {
 		sts, _ := Statuses(ctx, svcs[:len(results)], opt.Containers)
 		for i := range results {
 			results[i].Status = sts[i]
@@ -184,7 +187,7 @@ func applyOne(ctx context.Context, svc spec.Service, t tree.Tree, opt Options, r
 			return res, err
 		}
 	}
-	if !opt.NoContainer {
+	if !opt.NoContainer && !opt.NoStatus {
 		res.Status, _ = GetStatus(ctx, svc, opt.Containers)
 	}
 	return res, nil

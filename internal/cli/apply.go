@@ -204,6 +204,7 @@ func runApply(cmd *cobra.Command, f applyFlags, opts *optionFlags) error {
 		CheckMode: f.dryRun,
 		Diff:      f.dryRun || f.diff,
 		Logger:    prog.logger(),
+		NoStatus:  f.output != "json", // text output prints no status
 	})
 	prog.Close()
 	if failed != nil && len(results) == 0 {
