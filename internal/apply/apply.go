@@ -12,7 +12,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -90,12 +93,11 @@ func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, 
 		return nil, err
 	}
 	depWarns := dependencyWarnings(svcs)
-	trees := make([]tree.Tree, len(svcs))
+	trees, errs := renderAll(svcs)
 	keys := map[string]string{} // record key -> service
 	for i, s := range svcs {
-		var err error
-		if trees[i], err = Render(s); err != nil {
-			return nil, err
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
 		if s.Announce == 0 {
 			continue
@@ -131,6 +133,24 @@ func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, 
 		}
 	}
 	return results, failed
+}
+
+// renderAll renders every service, on every CPU: rendering is pure, and with hundreds of
+// services it is most of a run's work.
+func renderAll(svcs []spec.Service) ([]tree.Tree, []error) {
+	trees := make([]tree.Tree, len(svcs))
+	errs := make([]error, len(svcs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(svcs)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(svcs); i = int(next.Add(1) - 1) {
+				trees[i], errs[i] = Render(svcs[i])
+			}
+		})
+	}
+	wg.Wait()
+	return trees, errs
 }
 
 // Apply brings svc to its state on this host: it plans, and unless in check mode executes
