@@ -12,10 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -112,7 +109,10 @@ func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, 
 	var failed error
 	one := opt
 	one.NoContainer = true // the status of all comes at the end, in one question
-	var r runState
+	r := runState{batch: make([]planItem, len(svcs))}
+	for i, s := range svcs {
+		r.batch[i] = planItem{s, trees[i]}
+	}
 	for i, s := range svcs {
 		res, err := applyOne(ctx, s, trees[i], one, &r)
 		res.Warnings = append(res.Warnings, depWarns[i]...)
@@ -140,16 +140,7 @@ func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, 
 func renderAll(svcs []spec.Service) ([]tree.Tree, []error) {
 	trees := make([]tree.Tree, len(svcs))
 	errs := make([]error, len(svcs))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(svcs)) {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(svcs); i = int(next.Add(1) - 1) {
-				trees[i], errs[i] = Render(svcs[i])
-			}
-		})
-	}
-	wg.Wait()
+	parallel(len(svcs), func(i int) { trees[i], errs[i] = Render(svcs[i]) })
 	return trees, errs
 }
 

@@ -193,7 +193,7 @@ func (pl *planner) present(ctx context.Context, link bool) error {
 	if err := sharedRecord(pl.run.records(), pl.tree); err != nil {
 		return err
 	}
-	d, err := compareTree(pl.root, pl.tree.Files)
+	d, err := pl.run.compare(pl.root, pl.tree.Files)
 	if err != nil {
 		return err
 	}
