@@ -85,11 +85,12 @@ func Render(svc spec.Service) (tree.Tree, error) {
 // the first that fails. The results hold one entry per service
 // applied; when err is set, the last one is the failure, its Msg the error.
 func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, error) {
-	svcs, err := dependencyOrder(svcs)
+	g := newDepGraph(svcs) // one reading of sv_dir's run scripts for both
+	svcs, err := g.order(svcs)
 	if err != nil {
 		return nil, err
 	}
-	depWarns := dependencyWarnings(svcs)
+	depWarns := g.warnings(svcs)
 	trees, errs := renderAll(svcs)
 	keys := map[string]string{} // record key -> service
 	for i, s := range svcs {

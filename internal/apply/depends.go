@@ -144,7 +144,11 @@ func (g depGraph) cycle(from svcKey) []string {
 // through any of svcs, with the other trees on the host, is refused, naming it, before
 // anything is rendered.
 func dependencyOrder(svcs []spec.Service) ([]spec.Service, error) {
-	g := newDepGraph(svcs)
+	return newDepGraph(svcs).order(svcs)
+}
+
+// order is dependencyOrder with the graph of svcs built.
+func (g depGraph) order(svcs []spec.Service) ([]spec.Service, error) {
 	for _, s := range svcs {
 		if c := g.cycle(svcKey{s.SvDir, s.Name}); c != nil {
 			return nil, fmt.Errorf("cannot apply %s: depends_on makes a cycle, %s, in which every service would wait for the next forever: remove one of these dependencies", s.Name, strings.Join(c, " -> "))
@@ -183,7 +187,11 @@ func dependencyOrder(svcs []spec.Service) ([]spec.Service, error) {
 // for it until it is installed), and for disabled and absent services, the services that
 // depend on them and will wait for them.
 func dependencyWarnings(svcs []spec.Service) [][]string {
-	g := newDepGraph(svcs)
+	return newDepGraph(svcs).warnings(svcs)
+}
+
+// warnings is dependencyWarnings with the graph of svcs built.
+func (g depGraph) warnings(svcs []spec.Service) [][]string {
 	stopped := map[svcKey]bool{} // stopped by this apply: waits for nothing
 	for _, s := range svcs {
 		if s.State == spec.StateDisabled || s.State == spec.StateAbsent {
