@@ -170,8 +170,14 @@ func applyOne(ctx context.Context, svc spec.Service, t tree.Tree, opt Options, r
 	if t.Dir == "" {
 		t.Dir = render.Dir(svc.Name)
 	}
+	var p Plan
 	if !opt.CheckMode {
-		defer r.applied(t.Dir)
+		// A plan without actions wrote nothing: the tree's record key stands.
+		defer func() {
+			if len(p.Actions) > 0 {
+				r.applied(t.Dir)
+			}
+		}()
 	}
 	p, err := makePlan(ctx, svc, t, opt.Containers, r)
 	if err != nil {
