@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -221,11 +222,15 @@ func runApply(cmd *cobra.Command, f applyFlags, opts *optionFlags) error {
 
 // printResults prints every result; with lastFailed, the last one is the run that failed
 // (text output says so; JSON output carries the error in msg and the exit code says it).
-func printResults(w io.Writer, f applyFlags, results []apply.Result, lastFailed bool) error {
+func printResults(out io.Writer, f applyFlags, results []apply.Result, lastFailed bool) error {
+	w := bufio.NewWriter(out) // one write, not one per line
 	if f.output == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(results)
+		if err := enc.Encode(results); err != nil {
+			return err
+		}
+		return w.Flush()
 	}
 	for i, r := range results {
 		verb := "ok"
@@ -246,5 +251,5 @@ func printResults(w io.Writer, f applyFlags, results []apply.Result, lastFailed 
 			fmt.Fprint(w, d.Unified())
 		}
 	}
-	return nil
+	return w.Flush()
 }
