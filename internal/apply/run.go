@@ -74,7 +74,18 @@ func (r *runState) readAhead() {
 		files = append(files, it.tree.Files)
 	}
 	out := make([]aheadDiff, len(roots))
-	parallel(len(roots), func(i int) { out[i].d, out[i].err = compareTree(roots[i], files[i]) })
+	var keys *recordIndex
+	// Job 0 reads the record index the plans will ask for, beside the comparisons.
+	parallel(len(roots)+1, func(i int) {
+		if i == 0 {
+			if len(roots) > 0 {
+				keys = readRecordIndex(r.svDir)
+			}
+			return
+		}
+		out[i-1].d, out[i-1].err = compareTree(roots[i-1], files[i-1])
+	})
+	r.keys = keys
 	r.ahead = make(map[string]aheadDiff, len(roots))
 	for i, root := range roots {
 		r.ahead[root] = out[i]
