@@ -85,13 +85,29 @@ func Render(svc spec.Service) (tree.Tree, error) {
 // the first that fails. The results hold one entry per service
 // applied; when err is set, the last one is the failure, its Msg the error.
 func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, error) {
-	g := newDepGraph(svcs) // one reading of sv_dir's run scripts for both
-	svcs, err := g.order(svcs)
+	// The depends_on graph reads sv_dir's run scripts while the services render (in
+	// memory: a cycle is still refused before anything changes, and before a service
+	// that does not render).
+	var g depGraph
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		g = newDepGraph(svcs)
+	}()
+	given, rendered := renderAll(svcs)
+	<-read
+	idx, err := g.order(svcs)
 	if err != nil {
 		return nil, err
 	}
+	ordered := make([]spec.Service, len(idx))
+	trees := make([]tree.Tree, len(idx))
+	errs := make([]error, len(idx))
+	for k, i := range idx {
+		ordered[k], trees[k], errs[k] = svcs[i], given[i], rendered[i]
+	}
+	svcs = ordered
 	depWarns := g.warnings(svcs)
-	trees, errs := renderAll(svcs)
 	keys := map[string]string{} // record key -> service
 	for i, s := range svcs {
 		if errs[i] != nil {
