@@ -193,12 +193,12 @@ func runApply(cmd *cobra.Command, f applyFlags, opts *optionFlags) error {
 	if f.output != "text" && f.output != "json" {
 		return fmt.Errorf("cannot print output %q: use --output text or --output json", f.output)
 	}
+	// One short run over many trees allocates a few MiB: collect garbage less often.
+	debug.SetGCPercent(400)
 	svcs, err := loadServices(cmd, f, opts)
 	if err != nil {
 		return err
 	}
-	// One short run over many trees allocates a few MiB: collect garbage less often.
-	debug.SetGCPercent(400)
 	names := make([]string, len(svcs))
 	for i, s := range svcs {
 		names[i] = s.Name
