@@ -50,6 +50,9 @@ type Options struct {
 	// NoContainer says the tree runs no container (the rundock-upstreams service): the
 	// result carries no status and Docker is not asked.
 	NoContainer bool
+	// NoStatus leaves Result.Status empty: the caller prints none (the CLI's text output),
+	// so neither Docker nor runit is asked.
+	NoStatus bool
 }
 
 // Result is the outcome of Apply.
@@ -82,17 +85,33 @@ func Render(svc spec.Service) (tree.Tree, error) {
 // the first that fails. The results hold one entry per service
 // applied; when err is set, the last one is the failure, its Msg the error.
 func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, error) {
-	svcs, err := dependencyOrder(svcs)
+	// The depends_on graph reads sv_dir's run scripts while the services render (in
+	// memory: a cycle is still refused before anything changes, and before a service
+	// that does not render).
+	var g depGraph
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		g = newDepGraph(svcs)
+	}()
+	given, rendered := renderAll(svcs)
+	<-read
+	idx, err := g.order(svcs)
 	if err != nil {
 		return nil, err
 	}
-	depWarns := dependencyWarnings(svcs)
-	trees := make([]tree.Tree, len(svcs))
+	ordered := make([]spec.Service, len(idx))
+	trees := make([]tree.Tree, len(idx))
+	errs := make([]error, len(idx))
+	for k, i := range idx {
+		ordered[k], trees[k], errs[k] = svcs[i], given[i], rendered[i]
+	}
+	svcs = ordered
+	depWarns := g.warnings(svcs)
 	keys := map[string]string{} // record key -> service
 	for i, s := range svcs {
-		var err error
-		if trees[i], err = Render(s); err != nil {
-			return nil, err
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
 		if s.Announce == 0 {
 			continue
@@ -107,8 +126,12 @@ func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, 
 	var failed error
 	one := opt
 	one.NoContainer = true // the status of all comes at the end, in one question
+	r := runState{batch: make([]planItem, len(svcs))}
 	for i, s := range svcs {
-		res, err := Apply(ctx, s, trees[i], one)
+		r.batch[i] = planItem{s, trees[i]}
+	}
+	for i, s := range svcs {
+		res, err := applyOne(ctx, s, trees[i], one, &r)
 		res.Warnings = append(res.Warnings, depWarns[i]...)
 		if err != nil {
 			res.Msg = err.Error()
@@ -119,7 +142,8 @@ func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, 
 			break
 		}
 	}
-	if !opt.NoContainer {
+	r.close()
+	if !opt.NoContainer && !opt.NoStatus {
 		sts, _ := Statuses(ctx, svcs[:len(results)], opt.Containers)
 		for i := range results {
 			results[i].Status = sts[i]
@@ -128,21 +152,50 @@ func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, 
 	return results, failed
 }
 
+// renderAll renders every service, on every CPU: rendering is pure, and with hundreds of
+// services it is most of a run's work.
+func renderAll(svcs []spec.Service) ([]tree.Tree, []error) {
+	trees := make([]tree.Tree, len(svcs))
+	errs := make([]error, len(svcs))
+	parallel(len(svcs), func(i int) { trees[i], errs[i] = Render(svcs[i]) })
+	return trees, errs
+}
+
 // Apply brings svc to its state on this host: it plans, and unless in check mode executes
 // the plan. t is svc rendered (only its Dir is used for disabled and absent). Bad input
 // changes nothing on disk.
 func Apply(ctx context.Context, svc spec.Service, t tree.Tree, opt Options) (Result, error) {
+	var r runState
+	defer r.close()
+	return applyOne(ctx, svc, t, opt, &r)
+}
+
+// applyOne is Apply within the run r, which holds sv_dir's lock when it returns.
+func applyOne(ctx context.Context, svc spec.Service, t tree.Tree, opt Options, r *runState) (Result, error) {
 	res := Result{Name: svc.Name, State: string(svc.State)}
 	removing := svc.State == spec.StateDisabled || svc.State == spec.StateAbsent
-	if ok, _ := safefs.Exists(svc.SvDir); !opt.CheckMode && (ok || !removing) {
+	lock := false
+	if !opt.CheckMode && !r.locked(svc.SvDir) {
 		// Without sv_dir there is no tree to remove: no lock (nor sv_dir) is created.
-		unlock, err := lock(ctx, svc.SvDir)
-		if err != nil {
-			return res, err
-		}
-		defer unlock()
+		ok, _ := safefs.Exists(svc.SvDir)
+		lock = ok || !removing
 	}
-	p, err := MakePlan(ctx, svc, t, opt.Containers)
+	if err := r.enter(ctx, svc.SvDir, lock); err != nil {
+		return res, err
+	}
+	if t.Dir == "" {
+		t.Dir = render.Dir(svc.Name)
+	}
+	var p Plan
+	if !opt.CheckMode {
+		// A plan without actions wrote nothing: the tree's record key stands.
+		defer func() {
+			if len(p.Actions) > 0 {
+				r.applied(t.Dir)
+			}
+		}()
+	}
+	p, err := makePlan(ctx, svc, t, opt.Containers, r)
 	if err != nil {
 		return res, err
 	}
@@ -168,7 +221,7 @@ func Apply(ctx context.Context, svc spec.Service, t tree.Tree, opt Options) (Res
 			return res, err
 		}
 	}
-	if !opt.NoContainer {
+	if !opt.NoContainer && !opt.NoStatus {
 		res.Status, _ = GetStatus(ctx, svc, opt.Containers)
 	}
 	return res, nil

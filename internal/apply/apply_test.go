@@ -360,3 +360,34 @@ func TestApply_SharedRecordRefused(t *testing.T) {
 		t.Error("the refused apply installed the first service")
 	}
 }
+
+// TestServices_SharedRecordFollowsTheRun: the record keys sv_dir's trees announce are read
+// once per run, and a service applied earlier in the run is seen with its new key: a
+// service may take over the key another one gave up before it in the same run.
+func TestServices_SharedRecordFollowsTheRun(t *testing.T) {
+	root := t.TempDir()
+	mk := func(name, instance string) spec.Service {
+		s, err := spec.FromMap(map[string]any{"name": name, "image": "nginx", "announce": 80, "announce_name": "web",
+			"instance": instance, "state": "present", "sv_dir": filepath.Join(root, "sv"), "service_dir": filepath.Join(root, "service")}, "h1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	opt := Options{Containers: noContainers{}}
+	if _, err := Services(context.Background(), []spec.Service{mk("web-a", "h1")}, opt); err != nil {
+		t.Fatal(err)
+	}
+	// web-b first: web-a's tree still announces h1.
+	if _, err := Services(context.Background(), []spec.Service{mk("web-b", "h1"), mk("web-a", "h2")}, opt); err == nil || !strings.Contains(err.Error(), "docker-web-a") {
+		t.Fatalf("web-b taking web-a's key before web-a moved: %v, want refused naming docker-web-a", err)
+	}
+	// web-a moves first, then web-b takes its old key.
+	res, err := Services(context.Background(), []spec.Service{mk("web-a", "h2"), mk("web-b", "h1")}, opt)
+	if err != nil || len(res) != 2 || !res[0].Changed || !res[1].Changed {
+		t.Fatalf("web-a moving to h2, then web-b taking h1: %v %+v", err, res)
+	}
+	if _, err := Services(context.Background(), []spec.Service{mk("web-c", "h2")}, opt); err == nil || !strings.Contains(err.Error(), "docker-web-a") {
+		t.Fatalf("web-c taking web-a's new key: %v, want refused naming docker-web-a", err)
+	}
+}

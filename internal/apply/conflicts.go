@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/rundock/rundock/internal/render"
@@ -25,36 +26,66 @@ func recordKey(data []byte) string {
 	return ""
 }
 
+// recordIndex is the record key each tree in one sv_dir announces (its announcer/run's
+// record line), read once per run instead of once per service applied.
+type recordIndex struct {
+	svDir string
+	keys  map[string]string // tree dir (docker-NAME) -> record key; trees without one left out
+}
+
+// announcerRun is the announcer's run script inside a tree.
+var announcerRun = path.Join(render.AnnouncerPath, "run")
+
+// readRecordIndex reads the record keys of every tree in svDir. A missing sv_dir has none.
+func readRecordIndex(svDir string) *recordIndex {
+	x := &recordIndex{svDir: svDir, keys: map[string]string{}}
+	entries, err := os.ReadDir(svDir)
+	if err != nil {
+		return x // no sv_dir yet: no other service
+	}
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), render.Dir("")) {
+			x.reread(e.Name())
+		}
+	}
+	return x
+}
+
+// reread reads the record key of the tree dir again, after an apply may have changed it.
+func (x *recordIndex) reread(dir string) {
+	delete(x.keys, dir)
+	data, err := safefs.ReadFile(filepath.Join(x.svDir, dir, filepath.FromSlash(announcerRun)))
+	if err != nil {
+		return
+	}
+	if k := recordKey(data); k != "" {
+		x.keys[dir] = k
+	}
+}
+
 // sharedRecord refuses a tree whose announcer would write the record another service's
 // tree in sv_dir already announces: the two announcers would take the key from each other,
-// and stopping one would withdraw the other's instance.
-func sharedRecord(svDir string, t tree.Tree) error {
-	run := path.Join(render.AnnouncerPath, "run")
+// and stopping one would withdraw the other's instance. keys is sv_dir's record index.
+func sharedRecord(keys *recordIndex, t tree.Tree) error {
 	var key string
 	for _, f := range t.Files {
-		if f.Path == run {
+		if f.Path == announcerRun {
 			key = recordKey(f.Data)
 		}
 	}
 	if key == "" {
 		return nil
 	}
-	entries, err := os.ReadDir(svDir)
-	if err != nil {
-		return nil // no sv_dir yet: no other service
-	}
-	for _, e := range entries {
-		if e.Name() == t.Dir || !e.IsDir() || !strings.HasPrefix(e.Name(), render.Dir("")) {
-			continue
-		}
-		data, err := safefs.ReadFile(filepath.Join(svDir, e.Name(), filepath.FromSlash(run)))
-		if err != nil {
-			continue
-		}
-		if recordKey(data) == key {
-			return fmt.Errorf("cannot announce %s: the service in %s already announces %s on this host; give one of them another instance or announce_name: %w",
-				strings.TrimPrefix(t.Dir, render.Dir("")), filepath.Join(svDir, e.Name()), key, ErrNotOurs)
+	var others []string
+	for dir, k := range keys.keys {
+		if k == key && dir != t.Dir {
+			others = append(others, dir)
 		}
 	}
-	return nil
+	if len(others) == 0 {
+		return nil
+	}
+	other := slices.Min(others) // the first in sv_dir's order, as a listing finds it
+	return fmt.Errorf("cannot announce %s: the service in %s already announces %s on this host; give one of them another instance or announce_name: %w",
+		strings.TrimPrefix(t.Dir, render.Dir("")), filepath.Join(keys.svDir, other), key, ErrNotOurs)
 }

@@ -144,7 +144,19 @@ func (g depGraph) cycle(from svcKey) []string {
 // through any of svcs, with the other trees on the host, is refused, naming it, before
 // anything is rendered.
 func dependencyOrder(svcs []spec.Service) ([]spec.Service, error) {
-	g := newDepGraph(svcs)
+	idx, err := newDepGraph(svcs).order(svcs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]spec.Service, len(idx))
+	for k, i := range idx {
+		out[k] = svcs[i]
+	}
+	return out, nil
+}
+
+// order is dependencyOrder with the graph of svcs built: the indices into svcs, in order.
+func (g depGraph) order(svcs []spec.Service) ([]int, error) {
 	for _, s := range svcs {
 		if c := g.cycle(svcKey{s.SvDir, s.Name}); c != nil {
 			return nil, fmt.Errorf("cannot apply %s: depends_on makes a cycle, %s, in which every service would wait for the next forever: remove one of these dependencies", s.Name, strings.Join(c, " -> "))
@@ -155,7 +167,7 @@ func dependencyOrder(svcs []spec.Service) ([]spec.Service, error) {
 		index[svcKey{s.SvDir, s.Name}] = i
 	}
 	done := make([]bool, len(svcs))
-	out := make([]spec.Service, 0, len(svcs))
+	out := make([]int, 0, len(svcs))
 	for len(out) < len(svcs) {
 		for i, s := range svcs {
 			if done[i] {
@@ -170,7 +182,7 @@ func dependencyOrder(svcs []spec.Service) ([]spec.Service, error) {
 			}
 			if ready {
 				done[i] = true
-				out = append(out, s)
+				out = append(out, i)
 				break
 			}
 		}
@@ -183,7 +195,11 @@ func dependencyOrder(svcs []spec.Service) ([]spec.Service, error) {
 // for it until it is installed), and for disabled and absent services, the services that
 // depend on them and will wait for them.
 func dependencyWarnings(svcs []spec.Service) [][]string {
-	g := newDepGraph(svcs)
+	return newDepGraph(svcs).warnings(svcs)
+}
+
+// warnings is dependencyWarnings with the graph of svcs built.
+func (g depGraph) warnings(svcs []spec.Service) [][]string {
 	stopped := map[svcKey]bool{} // stopped by this apply: waits for nothing
 	for _, s := range svcs {
 		if s.State == spec.StateDisabled || s.State == spec.StateAbsent {

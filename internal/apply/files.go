@@ -30,6 +30,8 @@ type fileChange struct {
 type treeDiff struct {
 	exists  bool // the tree's directory exists
 	changes []fileChange
+	// strayDirs: a directory on disk holds no rendered file (a PruneDirs has work).
+	strayDirs bool
 }
 
 // compareTree compares files with the tree at root, byte for byte and by mode. It refuses
@@ -84,7 +86,10 @@ func compareTree(root string, files []tree.File) (treeDiff, error) {
 	}
 	var stale []string
 	for p, m := range onDisk {
-		if m != fs.ModeDir && !rendered[p] {
+		switch {
+		case m == fs.ModeDir && !rendered[p]:
+			d.strayDirs = true
+		case m != fs.ModeDir && !rendered[p]:
 			stale = append(stale, p)
 		}
 	}

@@ -143,6 +143,7 @@ type planner struct {
 	tree tree.Tree
 	root string
 	c    Containers
+	run  *runState
 	p    Plan
 }
 
@@ -151,6 +152,12 @@ func (pl *planner) add(a Action) { pl.p.Actions = append(pl.p.Actions, a) }
 // MakePlan computes what Apply would do to bring svc to its state; it changes nothing.
 // t is svc rendered (only its Dir is used for disabled and absent).
 func MakePlan(ctx context.Context, svc spec.Service, t tree.Tree, c Containers) (Plan, error) {
+	r := &runState{svDir: filepath.Clean(svc.SvDir)}
+	return makePlan(ctx, svc, t, c, r)
+}
+
+// makePlan is MakePlan within the run r, which has entered svc's sv_dir.
+func makePlan(ctx context.Context, svc spec.Service, t tree.Tree, c Containers, r *runState) (Plan, error) {
 	if c == nil {
 		c = DockerContainers{}
 	}
@@ -158,7 +165,7 @@ func MakePlan(ctx context.Context, svc spec.Service, t tree.Tree, c Containers) 
 		t.Dir = render.Dir(svc.Name)
 	}
 	root := filepath.Join(svc.SvDir, t.Dir)
-	pl := &planner{svc: svc, tree: t, root: root, c: c, p: Plan{Service: svc, Tree: t, Root: root}}
+	pl := &planner{svc: svc, tree: t, root: root, c: c, run: r, p: Plan{Service: svc, Tree: t, Root: root}}
 	var err error
 	switch svc.State {
 	case spec.StatePresent:
@@ -183,10 +190,10 @@ func (pl *planner) present(ctx context.Context, link bool) error {
 	if len(pl.tree.Files) == 0 {
 		return fmt.Errorf("cannot install %s: nothing was rendered (image missing?)", pl.svc.Name)
 	}
-	if err := sharedRecord(pl.svc.SvDir, pl.tree); err != nil {
+	if err := sharedRecord(pl.run.records(), pl.tree); err != nil {
 		return err
 	}
-	d, err := compareTree(pl.root, pl.tree.Files)
+	d, err := pl.run.compare(pl.root, pl.tree.Files)
 	if err != nil {
 		return err
 	}
@@ -232,7 +239,7 @@ func (pl *planner) present(ctx context.Context, link bool) error {
 			pl.add(Action{Kind: WriteFile, Path: p, File: tree.File{Path: c.path, Mode: c.mode, Data: c.data}})
 		}
 	}
-	if d.exists {
+	if d.exists && d.strayDirs {
 		pl.add(Action{Kind: PruneDirs, Path: pl.root, Quiet: true})
 	}
 	for _, l := range links {

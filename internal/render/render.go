@@ -105,6 +105,11 @@ func lookups(s spec.Service) []lookup {
 // runData is what the container service's templates see.
 type runData struct {
 	spec.Service
+	// Name and StartFirst shadow the Service's, with the same values: text/template finds a
+	// promoted field by a breadth-first search with allocations on every use, and these two
+	// are most of the scripts' lookups.
+	Name               string
+	StartFirst         bool
 	Rundock, Announcer string
 	Lookups            []lookup
 	AnnounceAlias      string // ANNOUNCE_IP=$ALIAS, when ANNOUNCE_IP is used
@@ -229,6 +234,8 @@ func Render(s spec.Service) (tree.Tree, error) {
 	}
 	d := runData{
 		Service:        s,
+		Name:           s.Name,
+		StartFirst:     s.StartFirst(),
 		Rundock:        path.Join(s.BinDir, "rundock"),
 		Announcer:      path.Join(s.BinDir, "announcer"),
 		InspectFormat:  InspectFormat,

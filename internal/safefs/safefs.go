@@ -7,7 +7,6 @@ package safefs
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -85,18 +84,42 @@ func SyncDir(dir string) {
 	}
 }
 
-// ReadFile reads path without following a symlink at its last element.
+// ReadFile reads path without following a symlink at its last element. It calls the
+// system directly (open, read until the end, close): apply reads every file of every
+// tree on each run, and os.File's poller registration and io.ReadAll's small first reads
+// cost several more system calls per file.
 func ReadFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	fd, err := ignoringEINTR(func() (int, error) {
+		return syscall.Open(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %w", path, err)
+		return nil, fmt.Errorf("cannot read %s: %w", path, &fs.PathError{Op: "open", Path: path, Err: err})
 	}
-	defer f.Close()
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %w", path, err)
+	defer syscall.Close(fd)
+	b := make([]byte, 0, 4096)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := ignoringEINTR(func() (int, error) { return syscall.Read(fd, b[len(b):cap(b)]) })
+		if err != nil {
+			return nil, fmt.Errorf("cannot read %s: %w", path, &fs.PathError{Op: "read", Path: path, Err: err})
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = b[:len(b)+n]
 	}
-	return b, nil
+}
+
+// ignoringEINTR calls f again while it is interrupted by a signal.
+func ignoringEINTR(f func() (int, error)) (int, error) {
+	for {
+		n, err := f()
+		if err != syscall.EINTR {
+			return n, err
+		}
+	}
 }
 
 // MkdirAll creates dir and its parents below root (which must exist), refusing a symlink

@@ -100,6 +100,13 @@ func TestReadFile(t *testing.T) {
 	if b, err := ReadFile(p); err != nil || string(b) != "data" {
 		t.Fatalf("ReadFile = %q, %v", b, err)
 	}
+	// Empty, and larger than the first read.
+	for _, data := range []string{"", strings.Repeat("0123456789abcdef", 1000)} {
+		write(t, p, data)
+		if b, err := ReadFile(p); err != nil || string(b) != data {
+			t.Fatalf("ReadFile of %d bytes = %d bytes, %v", len(data), len(b), err)
+		}
+	}
 	link := filepath.Join(dir, "link")
 	if err := os.Symlink(p, link); err != nil {
 		t.Fatal(err)

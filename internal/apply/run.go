@@ -1,0 +1,144 @@
+package apply
+
+import (
+	"context"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rundock/rundock/internal/spec"
+	"github.com/rundock/rundock/internal/tree"
+)
+
+// runState is what the services of one Services call share: the lock of the sv_dir they are
+// applied in, held from one service to the next while they share that sv_dir, and what
+// was read of that sv_dir once under it (the record keys of its trees). Only one lock is
+// held at a time, so two runs never wait for each other in a circle; when the next
+// service is in another sv_dir, the lock goes and with it what was read under it.
+type runState struct {
+	svDir  string // the sv_dir locked, or read in check mode; "" for none yet
+	unlock func() // nil when svDir is not locked
+	keys   *recordIndex
+	// batch is the run's services with their trees; ahead holds, for those in svDir that
+	// install a tree, the comparison of their tree with the disk, read on every CPU once
+	// the lock is taken. Only a service's own apply writes its tree, and the lock keeps
+	// other runs out, so each stays true until that service's turn.
+	batch []planItem
+	ahead map[string]aheadDiff // tree root -> its comparison
+}
+
+// planItem is one service of a run and its rendered tree.
+type planItem struct {
+	svc  spec.Service
+	tree tree.Tree
+}
+
+// aheadDiff is a comparison read ahead.
+type aheadDiff struct {
+	d   treeDiff
+	err error
+}
+
+// enter makes r the state for a service in svDir: it releases the lock of another sv_dir
+// and, with take, takes svDir's (waiting for another run) unless it holds it already.
+func (r *runState) enter(ctx context.Context, svDir string, take bool) error {
+	svDir = filepath.Clean(svDir)
+	if r.svDir == svDir && (r.unlock != nil || !take) {
+		return nil
+	}
+	r.close()
+	if take {
+		unlock, err := lock(ctx, svDir)
+		if err != nil {
+			return err
+		}
+		r.unlock = unlock
+	}
+	r.svDir = svDir
+	r.readAhead()
+	return nil
+}
+
+// readAhead compares the trees of the batch's services in the sv_dir entered with the
+// disk, on every CPU.
+func (r *runState) readAhead() {
+	var roots []string
+	var files [][]tree.File
+	for _, it := range r.batch {
+		if filepath.Clean(it.svc.SvDir) != r.svDir || len(it.tree.Files) == 0 ||
+			(it.svc.State != spec.StatePresent && it.svc.State != spec.StateEnabled) {
+			continue
+		}
+		roots = append(roots, filepath.Join(it.svc.SvDir, it.tree.Dir))
+		files = append(files, it.tree.Files)
+	}
+	out := make([]aheadDiff, len(roots))
+	var keys *recordIndex
+	// Job 0 reads the record index the plans will ask for, beside the comparisons.
+	parallel(len(roots)+1, func(i int) {
+		if i == 0 {
+			if len(roots) > 0 {
+				keys = readRecordIndex(r.svDir)
+			}
+			return
+		}
+		out[i-1].d, out[i-1].err = compareTree(roots[i-1], files[i-1])
+	})
+	r.keys = keys
+	r.ahead = make(map[string]aheadDiff, len(roots))
+	for i, root := range roots {
+		r.ahead[root] = out[i]
+	}
+}
+
+// compare is compareTree(root, files), read ahead when it was.
+func (r *runState) compare(root string, files []tree.File) (treeDiff, error) {
+	if a, ok := r.ahead[root]; ok {
+		delete(r.ahead, root)
+		return a.d, a.err
+	}
+	return compareTree(root, files)
+}
+
+// locked reports whether r holds svDir's lock.
+func (r *runState) locked(svDir string) bool {
+	return r.unlock != nil && r.svDir == filepath.Clean(svDir)
+}
+
+// records is the record index of the sv_dir entered, read on first use.
+func (r *runState) records() *recordIndex {
+	if r.keys == nil {
+		r.keys = readRecordIndex(r.svDir)
+	}
+	return r.keys
+}
+
+// applied tells r that the tree dir in the sv_dir entered may have changed on disk.
+func (r *runState) applied(dir string) {
+	if r.keys != nil {
+		r.keys.reread(dir)
+	}
+}
+
+// close releases the lock and forgets what was read under it.
+func (r *runState) close() {
+	if r.unlock != nil {
+		r.unlock()
+	}
+	r.svDir, r.unlock, r.keys, r.ahead = "", nil, nil, nil
+}
+
+// parallel calls f(0) to f(n-1) on GOMAXPROCS workers and returns when all have returned.
+func parallel(n int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+}
