@@ -236,29 +236,12 @@ func (a *Announcer) host(st container.State) (string, error) {
 			return "", fmt.Errorf("container %s has no IP address (network %q): use --announce-as private or public for host-network containers", a.cfg.Container, a.cfg.Network)
 		}
 		return st.IP, nil
-	case a.cfg.AnnounceAs == AsPublic:
-		ip, err := hostaddr.Public(a.cfg.PublicInterface)
-		if err != nil {
-			return "", err
-		}
-		return ip.String(), nil
-	case a.cfg.AnnounceAs == AsPublic6 || a.cfg.AnnounceAs == AsPrivate6:
-		h, err := hostaddr.Load()
-		if err != nil {
-			return "", err
-		}
-		var ip net.IP
-		if a.cfg.AnnounceAs == AsPublic6 {
-			ip, err = h.Public6(a.cfg.PublicInterface)
-		} else {
-			ip, err = h.Private6(a.cfg.PrivateInterface)
-		}
-		if err != nil {
-			return "", err
-		}
-		return ip.String(), nil
 	default:
-		ip, err := hostaddr.Private(a.cfg.PrivateInterface)
+		iface := a.cfg.PrivateInterface
+		if a.cfg.AnnounceAs == AsPublic || a.cfg.AnnounceAs == AsPublic6 {
+			iface = a.cfg.PublicInterface
+		}
+		ip, err := hostaddr.Lookup(a.cfg.AnnounceAs, iface)
 		if err != nil {
 			return "", err
 		}

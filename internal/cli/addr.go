@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net"
 
 	"github.com/spf13/cobra"
 
@@ -21,23 +20,7 @@ $ANNOUNCE_IP when the container starts.`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: []string{"public", "private", "public6", "private6"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			h, err := hostaddr.Load()
-			if err != nil {
-				return err
-			}
-			var ip net.IP
-			switch args[0] {
-			case "public":
-				ip, err = h.Public(iface)
-			case "private":
-				ip, err = h.Private(iface)
-			case "public6":
-				ip, err = h.Public6(iface)
-			case "private6":
-				ip, err = h.Private6(iface)
-			default:
-				return fmt.Errorf("cannot look up address kind %q: use public, private, public6 or private6", args[0])
-			}
+			ip, err := hostaddr.Lookup(args[0], iface)
 			if err != nil {
 				return err
 			}

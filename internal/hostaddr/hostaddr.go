@@ -77,6 +77,27 @@ func Private(iface string) (net.IP, error) {
 	return h.Private(iface)
 }
 
+// Lookup returns the host's address of kind public, private (IPv4) or public6, private6
+// (IPv6, see Rule6), from iface when it is set: the one selection behind the announcer's
+// --announce-as and `rundock addr`.
+func Lookup(kind, iface string) (net.IP, error) {
+	h, err := Load()
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case "public":
+		return h.Public(iface)
+	case "private":
+		return h.Private(iface)
+	case "public6":
+		return h.Public6(iface)
+	case "private6":
+		return h.Private6(iface)
+	}
+	return nil, fmt.Errorf("cannot look up address kind %q: use public, private, public6 or private6", kind)
+}
+
 // Load reads the links, their addresses and the IPv4 default route through netlink, and
 // the IPv6 default route from /proc/net/ipv6_route.
 func Load() (Host, error) {

@@ -204,3 +204,24 @@ func TestReal(t *testing.T) {
 		t.Fatalf("Public(lo) = %v, want ErrNoAddress (loopback is not global)", err)
 	}
 }
+
+// TestLookup: each kind selects what the Host method of that name selects on this host,
+// and an unknown kind is refused naming it and the kinds there are.
+func TestLookup(t *testing.T) {
+	h, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for kind, sel := range map[string]func(string) (net.IP, error){
+		"public": h.Public, "private": h.Private, "public6": h.Public6, "private6": h.Private6,
+	} {
+		want, wantErr := sel("")
+		got, err := Lookup(kind, "")
+		if !got.Equal(want) || (err == nil) != (wantErr == nil) {
+			t.Errorf("Lookup(%q) = %v, %v; the Host method gives %v, %v", kind, got, err, want, wantErr)
+		}
+	}
+	if _, err := Lookup("public7", ""); err == nil || !strings.Contains(err.Error(), `"public7"`) || !strings.Contains(err.Error(), "private6") {
+		t.Errorf("Lookup(public7) = %v, want an error naming it and the kinds", err)
+	}
+}
