@@ -99,15 +99,7 @@ func newDepEnv(t *testing.T) *depEnv {
 	cfg := filepath.Join(e.r.Root, "upstreams.yml")
 	os.WriteFile(cfg, []byte("services:\n  dep: {}\nallow_networks: [127.0.0.0/8]\n"), 0o644)
 	e.nginx = upStartNginx(t, depSite, []byte("upstream docker_dep { server 127.0.0.1:1 down; }\n"))
-	ctx, cancel := context.WithCancel(context.Background())
-	up := exec.CommandContext(ctx, e.bin, "upstreams", "--watch", "--etcd-endpoints", e.etcd.Endpoint,
-		"--config", cfg, "--output", e.nginx.Output, "--check-cmd", e.nginx.CheckCmd, "--reload-cmd", e.nginx.ReloadCmd)
-	logf, _ := os.Create(filepath.Join(e.r.Root, "upstreams.log"))
-	up.Stdout, up.Stderr = logf, logf
-	if err := up.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); up.Wait(); logf.Close() })
+	e.nginx.watch(t, e.bin, "--etcd-endpoints", e.etcd.Endpoint, "--config", cfg)
 	return e
 }
 

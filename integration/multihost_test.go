@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -447,22 +446,8 @@ func TestMultiHost(t *testing.T) {
 		if err := os.WriteFile(cfg, []byte("services:\n  web: {}\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		up := exec.CommandContext(ctx, filepath.Join(testenv.Binaries(t), "rundock"), "upstreams", "--watch",
-			"--etcd-endpoints", strings.Join(l.Endpoints(), ","), "--domain", mhDomain, "--config", cfg,
-			"--output", n.Output, "--check-cmd", n.CheckCmd, "--reload-cmd", n.ReloadCmd)
-		var upLog bytes.Buffer
-		up.Stdout, up.Stderr = &upLog, &upLog
-		if err := up.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() {
-			cancel()
-			up.Wait()
-			if t.Failed() {
-				t.Logf("rundock upstreams --watch:\n%s", upLog.String())
-			}
-		}()
+		n.watch(t, filepath.Join(testenv.Binaries(t), "rundock"),
+			"--etcd-endpoints", strings.Join(l.Endpoints(), ","), "--domain", mhDomain, "--config", cfg)
 		servesBoth := func() bool {
 			seen := map[string]bool{}
 			for i := 0; i < 8; i++ {

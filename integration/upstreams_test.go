@@ -89,6 +89,32 @@ http {
 // URL is the nginx URL of path.
 func (n *upNginx) URL(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", n.Port, path) }
 
+// watch runs `rundock upstreams --watch` (binary bin, flags args) in front of n until the
+// test ends; its output is logged when the test failed.
+func (n *upNginx) watch(t *testing.T, bin string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	up := exec.CommandContext(ctx, bin, append([]string{"upstreams", "--watch", "--output", n.Output,
+		"--check-cmd", n.CheckCmd, "--reload-cmd", n.ReloadCmd}, args...)...)
+	logf, err := os.Create(filepath.Join(t.TempDir(), "upstreams.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.Stdout, up.Stderr = logf, logf
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		up.Wait()
+		logf.Close()
+		if t.Failed() {
+			out, _ := os.ReadFile(logf.Name())
+			t.Logf("rundock upstreams --watch:\n%s", out)
+		}
+	})
+}
+
 // ReloadCount counts the reloads run through ReloadCmd.
 func (n *upNginx) ReloadCount() int {
 	b, _ := os.ReadFile(filepath.Join(n.Dir, "reloads"))
