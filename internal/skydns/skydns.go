@@ -1,6 +1,20 @@
 // Package skydns builds and parses the etcd keys and JSON records that CoreDNS's etcd
 // plugin serves: a name a.b.example.com lives under PREFIX/com/example/b/a, and every
 // record below a name's key answers a query for that name.
+//
+// One service NAME.DOMAIN (S = ServiceKey) holds, per instance I:
+//
+//	S/I               {"host":ADDR,"port":P,"group":"NAME"}        A/AAAA and SRV of NAME.DOMAIN
+//	S/_tcp/_PORT/I    {"host":ADDR,"port":Q,"group":"_PORT._tcp.NAME"}  SRV of _PORT._tcp.NAME.DOMAIN
+//	S/_txt/I          {"text":"instance=I image=REF tags=a,b","group":"NAME"}  TXT of NAME.DOMAIN
+//
+// CoreDNS answers a name with its whole subtree, so the named-port records would also
+// answer NAME.DOMAIN (a second SRV per instance, a duplicate A). The group field keeps
+// them apart: CoreDNS returns only the records whose group is that of the shallowest
+// grouped record of the answer, and the instance records (group NAME) are always the
+// shallowest. That is why every record rundock writes carries its group, the instance
+// records too: an instance record without one would let the named ports back in. A TXT
+// record has no host, so CoreDNS serves it only to TXT queries.
 package skydns
 
 import (
@@ -28,6 +42,10 @@ type Record struct {
 	Priority int    `json:"priority,omitempty"`
 	Weight   int    `json:"weight,omitempty"`
 	TTL      uint32 `json:"ttl"`
+	// Text is served as TXT, only when Host is empty (CoreDNS's rule).
+	Text string `json:"text,omitempty"`
+	// Group keeps the named-port records out of the service's answer; see the package doc.
+	Group string `json:"group,omitempty"`
 }
 
 // Encode returns the record as the JSON CoreDNS reads.
@@ -45,11 +63,116 @@ func Decode(value []byte) (Record, error) {
 	if err := json.Unmarshal(value, &r); err != nil {
 		return Record{}, fmt.Errorf("cannot decode SkyDNS record %q: %w", value, err)
 	}
-	if r.Host == "" {
+	if r.Host == "" && r.Text == "" {
 		return Record{}, fmt.Errorf("cannot decode SkyDNS record %q: no host", value)
 	}
 	return r, nil
 }
+
+// Labels below a service key that are not instances: named ports (RFC 2782's _tcp) and
+// the instances' metadata.
+const (
+	tcpLabel  = "_tcp"
+	textLabel = "_txt"
+)
+
+// PortNameRule says what a port name may be, for error messages.
+const PortNameRule = "use 1 to 15 lowercase letters, digits and '-' with at least one letter, not starting or ending with '-' (RFC 6335), e.g. metrics"
+
+// IsPortName reports whether s is an RFC 6335 service name, lowercase: a DNS label of
+// at most 15 characters with at least one letter.
+func IsPortName(s string) bool {
+	return len(s) <= 15 && dnsname.IsLabel(s) && strings.Trim(s, "0123456789-") != ""
+}
+
+// PortGroup returns the group of the records of a service's named port.
+func PortGroup(name, port string) string {
+	return "_" + strings.ToLower(port) + "._tcp." + strings.ToLower(name)
+}
+
+// PortServiceKey returns the key below which a named port's records live: the SRV name
+// _PORT._tcp.NAME.DOMAIN.
+func PortServiceKey(prefix, domain, name, port string) (string, error) {
+	svc, err := ServiceKey(prefix, domain, name)
+	if err != nil {
+		return "", err
+	}
+	port = strings.ToLower(port)
+	if !IsPortName(port) {
+		return "", fmt.Errorf("%w: port name %q (%s)", ErrBadLabel, port, PortNameRule)
+	}
+	return svc + "/" + tcpLabel + "/_" + port, nil
+}
+
+// PortKey returns the key of one instance's record for a named port; CoreDNS names its
+// SRV target INSTANCE._PORT._tcp.NAME.DOMAIN, which answers A or AAAA.
+func PortKey(prefix, domain, name, port, instance string) (string, error) {
+	base, err := PortServiceKey(prefix, domain, name, port)
+	if err != nil {
+		return "", err
+	}
+	return withInstance(base, instance)
+}
+
+// TextKey returns the key of one instance's metadata (TXT) record.
+func TextKey(prefix, domain, name, instance string) (string, error) {
+	svc, err := ServiceKey(prefix, domain, name)
+	if err != nil {
+		return "", err
+	}
+	return withInstance(svc+"/"+textLabel, instance)
+}
+
+func withInstance(base, instance string) (string, error) {
+	instance = strings.ToLower(instance)
+	if !dnsname.IsLabel(instance) {
+		return "", fmt.Errorf("%w: instance %q (%s)", ErrBadLabel, instance, dnsname.Rule)
+	}
+	return base + "/" + instance, nil
+}
+
+// Meta is what an instance's TXT record says besides its name: the image it runs and
+// the operator's tags.
+type Meta struct {
+	Image string
+	Tags  []string
+}
+
+// MetaText returns the TXT text of an instance: "instance=I image=REF tags=a,b", the
+// parts without a value left out. It names the instance because CoreDNS answers a
+// service's TXT query with every distinct text once.
+func MetaText(instance string, m Meta) string {
+	t := "instance=" + strings.ToLower(instance)
+	if m.Image != "" {
+		t += " image=" + m.Image
+	}
+	if len(m.Tags) > 0 {
+		t += " tags=" + strings.Join(m.Tags, ",")
+	}
+	return t
+}
+
+// ParseMeta reads a MetaText; fields it does not know are ignored.
+func ParseMeta(text string) (instance string, m Meta) {
+	for _, f := range strings.Fields(text) {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "instance":
+			instance = v
+		case "image":
+			m.Image = v
+		case "tags":
+			if v != "" {
+				m.Tags = strings.Split(v, ",")
+			}
+		}
+	}
+	return instance, m
+}
+
+// IsTag reports whether s may be a tag: a DNS label (so it needs no quoting in TXT,
+// nginx or a shell).
+func IsTag(s string) bool { return dnsname.IsLabel(s) }
 
 // ServiceKey returns the key of a service's subtree: prefix + the reversed labels of
 // name.domain, lowercased. A query for name.domain answers every record below it.
@@ -83,20 +206,57 @@ func InstanceKey(prefix, domain, name, instance string) (string, error) {
 
 // SplitKey returns the service name and instance of a key directly below
 // ServiceKey(prefix, domain, name), e.g. /skydns/com/example/prod/s/web/host-1 gives
-// ("web", "host-1"). ok is false for keys of any other shape.
+// ("web", "host-1"). ok is false for keys of any other shape (the named-port and TXT
+// records among them).
 func SplitKey(prefix, domain, key string) (name, instance string, ok bool) {
+	name, instance, ok = splitService(prefix, domain, key)
+	if !ok || !dnsname.IsLabel(instance) {
+		return "", "", false
+	}
+	return name, instance, true
+}
+
+// SplitPortKey is SplitKey for named-port records: .../s/web/_tcp/_metrics/host-1 gives
+// ("web", "metrics", "host-1").
+func SplitPortKey(prefix, domain, key string) (name, port, instance string, ok bool) {
+	name, rest, ok := splitService(prefix, domain, key)
+	if !ok {
+		return "", "", "", false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 || parts[0] != tcpLabel || !strings.HasPrefix(parts[1], "_") ||
+		!IsPortName(parts[1][1:]) || !dnsname.IsLabel(parts[2]) {
+		return "", "", "", false
+	}
+	return name, parts[1][1:], parts[2], true
+}
+
+// SplitTextKey is SplitKey for TXT records: .../s/web/_txt/host-1 gives ("web", "host-1").
+func SplitTextKey(prefix, domain, key string) (name, instance string, ok bool) {
+	name, rest, ok := splitService(prefix, domain, key)
+	if !ok {
+		return "", "", false
+	}
+	label, instance, found := strings.Cut(rest, "/")
+	if !found || label != textLabel || !dnsname.IsLabel(instance) {
+		return "", "", false
+	}
+	return name, instance, true
+}
+
+// splitService cuts a key below the domain into the service name and the rest.
+func splitService(prefix, domain, key string) (name, rest string, ok bool) {
 	base, err := ServiceKey(prefix, domain, "x")
 	if err != nil {
 		return "", "", false
 	}
-	base = strings.TrimSuffix(base, "x")
-	rest, found := strings.CutPrefix(key, base)
+	tail, found := strings.CutPrefix(key, strings.TrimSuffix(base, "x"))
 	if !found {
 		return "", "", false
 	}
-	name, instance, found = strings.Cut(rest, "/")
-	if !found || !dnsname.IsLabel(name) || !dnsname.IsLabel(instance) {
+	name, rest, found = strings.Cut(tail, "/")
+	if !found || !dnsname.IsLabel(name) {
 		return "", "", false
 	}
-	return name, instance, true
+	return name, rest, true
 }

@@ -2,6 +2,7 @@ package skydns
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -54,5 +55,58 @@ func TestRecord_AlwaysWritesTTL(t *testing.T) {
 	}
 	if _, err := Decode([]byte(`{"port":1}`)); err == nil {
 		t.Fatal("Decode of a record without host succeeded")
+	}
+}
+
+func TestNamedPortAndTextKeys(t *testing.T) {
+	const p, d = "/skydns", "s.prod.example.com"
+	k, err := PortKey(p, d, "Web", "Metrics", "Host-1")
+	if want := "/skydns/com/example/prod/s/web/_tcp/_metrics/host-1"; err != nil || k != want {
+		t.Fatalf("PortKey = %q, %v; want %q", k, err, want)
+	}
+	if name, port, inst, ok := SplitPortKey(p, d, k); !ok || name != "web" || port != "metrics" || inst != "host-1" {
+		t.Fatalf("SplitPortKey = %q %q %q %v", name, port, inst, ok)
+	}
+	tk, err := TextKey(p, d, "web", "host-1")
+	if want := "/skydns/com/example/prod/s/web/_txt/host-1"; err != nil || tk != want {
+		t.Fatalf("TextKey = %q, %v; want %q", tk, err, want)
+	}
+	if name, inst, ok := SplitTextKey(p, d, tk); !ok || name != "web" || inst != "host-1" {
+		t.Fatalf("SplitTextKey = %q %q %v", name, inst, ok)
+	}
+	// Neither is an instance key, and an instance key is neither.
+	for _, key := range []string{k, tk} {
+		if _, _, ok := SplitKey(p, d, key); ok {
+			t.Errorf("SplitKey(%q) ok, want not", key)
+		}
+	}
+	if _, _, _, ok := SplitPortKey(p, d, "/skydns/com/example/prod/s/web/host-1"); ok {
+		t.Error("SplitPortKey of an instance key ok")
+	}
+	if _, _, ok := SplitTextKey(p, d, "/skydns/com/example/prod/s/web/host-1"); ok {
+		t.Error("SplitTextKey of an instance key ok")
+	}
+	for _, bad := range []string{"", "9100", "-m", "metrics-and-more-x", "a_b", "m/x"} {
+		if _, err := PortKey(p, d, "web", bad, "h"); !errors.Is(err, ErrBadLabel) {
+			t.Errorf("PortKey port %q: err = %v, want ErrBadLabel", bad, err)
+		}
+	}
+}
+
+func TestMetaText(t *testing.T) {
+	m := Meta{Image: "registry.example/web:1.2", Tags: []string{"canary", "eu"}}
+	text := MetaText("Host-1", m)
+	if want := "instance=host-1 image=registry.example/web:1.2 tags=canary,eu"; text != want {
+		t.Fatalf("MetaText = %q, want %q", text, want)
+	}
+	inst, got := ParseMeta(text + " future=x")
+	if inst != "host-1" || got.Image != m.Image || strings.Join(got.Tags, ",") != "canary,eu" {
+		t.Fatalf("ParseMeta = %q %+v", inst, got)
+	}
+	if text := MetaText("h", Meta{}); text != "instance=h" {
+		t.Fatalf("MetaText without metadata = %q", text)
+	}
+	if _, err := Decode([]byte(`{"text":"instance=h","ttl":5,"group":"web"}`)); err != nil {
+		t.Fatalf("Decode of a TXT record: %v", err)
 	}
 }
