@@ -81,6 +81,13 @@ type Config struct {
 	Priority int
 	Weight   int
 
+	// NamedPorts are more ports of the instance, each announced at
+	// _NAME._tcp.NAME.DOMAIN (see package skydns) with the same address, under the same
+	// lease and at the same time as the main record.
+	NamedPorts []NamedPort
+	// Meta, when it has an image or tags, is announced as the instance's TXT record.
+	Meta skydns.Meta
+
 	// StateDir is the service tree's state directory (--state-dir), "" for none. While
 	// StateDir/maintenance exists, or StateDir/drain names the followed container's ID,
 	// the record is withheld. The directory may not exist yet; see statedir.go.
@@ -98,11 +105,19 @@ type Config struct {
 	Logger *slog.Logger // default: discard
 }
 
+// NamedPort is one named port: Name an RFC 6335 service name such as metrics, Port the
+// host port it is reached on.
+type NamedPort struct {
+	Name string
+	Port int
+}
+
 // Announcer is one running announcement; build it with New, run it with Run.
 type Announcer struct {
-	cfg Config
-	key string
-	log *slog.Logger
+	cfg   Config
+	key   string
+	extra []string // the keys of the named ports, then the TXT record's when there is one
+	log   *slog.Logger
 }
 
 // New checks cfg, applies defaults and returns the announcer. Errors wrap ErrConfig and
@@ -150,11 +165,59 @@ func New(cfg Config) (*Announcer, error) {
 	if err := cfg.check(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	if err := cfg.checkExtra(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	key, err := skydns.InstanceKey(cfg.Prefix, cfg.Domain, cfg.Name, cfg.Instance)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	return &Announcer{cfg: cfg, key: key, log: cfg.Logger}, nil
+	a := &Announcer{cfg: cfg, key: key, log: cfg.Logger}
+	for _, p := range cfg.NamedPorts {
+		k, err := skydns.PortKey(cfg.Prefix, cfg.Domain, cfg.Name, p.Name, cfg.Instance)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		a.extra = append(a.extra, k)
+	}
+	if a.hasMeta() {
+		k, err := skydns.TextKey(cfg.Prefix, cfg.Domain, cfg.Name, cfg.Instance)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		a.extra = append(a.extra, k)
+	}
+	return a, nil
+}
+
+func (a *Announcer) hasMeta() bool { return a.cfg.Meta.Image != "" || len(a.cfg.Meta.Tags) > 0 }
+
+// checkExtra checks the named ports and the metadata.
+func (c *Config) checkExtra() error {
+	seen := map[string]bool{}
+	for _, p := range c.NamedPorts {
+		switch {
+		case !skydns.IsPortName(p.Name):
+			return fmt.Errorf("named port %q: %s", p.Name, skydns.PortNameRule)
+		case seen[p.Name]:
+			return fmt.Errorf("named port %q given twice: pass each --named-port NAME=PORT once", p.Name)
+		case p.Port < 1 || p.Port > 65535:
+			return fmt.Errorf("named port %s=%d out of range: use a port between 1 and 65535", p.Name, p.Port)
+		}
+		seen[p.Name] = true
+	}
+	if len(c.NamedPorts) > 0 && c.PublishedPort != "" {
+		return errors.New("named ports are fixed host ports, which a start-first update (--published-port) cannot keep while two containers run: drop one of them")
+	}
+	for _, t := range c.Meta.Tags {
+		if !skydns.IsTag(t) {
+			return fmt.Errorf("tag %q is not a DNS label: %s", t, dnsname.Rule)
+		}
+	}
+	if c.Meta.Image != "" && strings.ContainsFunc(c.Meta.Image, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '"' || r == '\\' }) {
+		return fmt.Errorf("image %q holds a space, quote or control character: pass the image reference, e.g. --image registry.example/web:1.2", c.Meta.Image)
+	}
+	return nil
 }
 
 func (c *Config) check() error {
@@ -203,7 +266,26 @@ func (a *Announcer) Config() Config { return a.cfg }
 // Record returns the record for host with the configured port, priority, weight and
 // DNS TTL.
 func (a *Announcer) Record(host string) skydns.Record {
-	return skydns.Record{Host: host, Port: a.cfg.Port, Priority: a.cfg.Priority, Weight: a.cfg.Weight, TTL: uint32(a.cfg.DNSTTL)}
+	return skydns.Record{Host: host, Port: a.cfg.Port, Priority: a.cfg.Priority, Weight: a.cfg.Weight,
+		TTL: uint32(a.cfg.DNSTTL), Group: a.cfg.Name}
+}
+
+// Keys returns the keys of the named ports and the TXT record, in Extra's order.
+func (a *Announcer) Keys() []string { return a.extra }
+
+// Extra returns the values of the named ports' records and of the TXT record for the
+// instance record r, in Keys' order.
+func (a *Announcer) Extra(r skydns.Record) []string {
+	var out []string
+	for _, p := range a.cfg.NamedPorts {
+		np := r
+		np.Port, np.Group = p.Port, skydns.PortGroup(a.cfg.Name, p.Name)
+		out = append(out, np.Encode())
+	}
+	if a.hasMeta() {
+		out = append(out, skydns.Record{Text: skydns.MetaText(a.cfg.Instance, a.cfg.Meta), TTL: r.TTL, Group: a.cfg.Name}.Encode())
+	}
+	return out
 }
 
 // record returns the record for the container state st: with PublishedPort, the port is

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/rundock/rundock/internal/container"
+	"github.com/rundock/rundock/internal/skydns"
 )
 
 func base() Config {
@@ -22,18 +23,18 @@ func TestNew_KeyAndRecord(t *testing.T) {
 	}{
 		{name: "defaults", mod: func(*Config) {}, host: "10.0.0.5",
 			wantKey: "/skydns/com/example/prod/s/influxdb/node-back-1",
-			wantRec: `{"host":"10.0.0.5","port":8086,"ttl":30}`},
+			wantRec: `{"host":"10.0.0.5","port":8086,"ttl":30,"group":"influxdb"}`},
 		{name: "dns-ttl and srv fields", mod: func(c *Config) { c.TTL, c.DNSTTL, c.Priority, c.Weight = 10, 60, 10, 50 }, host: "10.0.0.5",
 			wantKey: "/skydns/com/example/prod/s/influxdb/node-back-1",
-			wantRec: `{"host":"10.0.0.5","port":8086,"priority":10,"weight":50,"ttl":60}`},
+			wantRec: `{"host":"10.0.0.5","port":8086,"priority":10,"weight":50,"ttl":60,"group":"influxdb"}`},
 		{name: "dns-ttl defaults to ttl", mod: func(c *Config) { c.TTL = 5 }, host: "192.0.2.2",
 			wantKey: "/skydns/com/example/prod/s/influxdb/node-back-1",
-			wantRec: `{"host":"192.0.2.2","port":8086,"ttl":5}`},
+			wantRec: `{"host":"192.0.2.2","port":8086,"ttl":5,"group":"influxdb"}`},
 		{name: "domain, prefix and case", mod: func(c *Config) {
 			c.Domain, c.Prefix, c.Name, c.Instance = "svc.Example.org.", "/dns/", "Web", "Host-A"
 		}, host: "10.1.1.1",
 			wantKey: "/dns/org/example/svc/web/host-a",
-			wantRec: `{"host":"10.1.1.1","port":8086,"ttl":30}`},
+			wantRec: `{"host":"10.1.1.1","port":8086,"ttl":30,"group":"web"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -50,6 +51,34 @@ func TestNew_KeyAndRecord(t *testing.T) {
 				t.Errorf("record %s, want %s", got, tt.wantRec)
 			}
 		})
+	}
+}
+
+// TestNew_NamedPortsAndMeta: each named port is a record of its own at the port's key,
+// with the instance's address and the port's group; the metadata is a TXT record without
+// a host.
+func TestNew_NamedPortsAndMeta(t *testing.T) {
+	c := base()
+	c.NamedPorts = []NamedPort{{"metrics", 9100}, {"admin", 9901}}
+	c.Meta = skydns.Meta{Image: "registry.example/influxdb:2.7", Tags: []string{"canary"}}
+	a, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantKeys := []string{"/skydns/com/example/prod/s/influxdb/_tcp/_metrics/node-back-1",
+		"/skydns/com/example/prod/s/influxdb/_tcp/_admin/node-back-1", "/skydns/com/example/prod/s/influxdb/_txt/node-back-1"}
+	wantVals := []string{`{"host":"10.0.0.5","port":9100,"ttl":30,"group":"_metrics._tcp.influxdb"}`,
+		`{"host":"10.0.0.5","port":9901,"ttl":30,"group":"_admin._tcp.influxdb"}`,
+		`{"ttl":30,"text":"instance=node-back-1 image=registry.example/influxdb:2.7 tags=canary","group":"influxdb"}`}
+	if got := a.Keys(); strings.Join(got, " ") != strings.Join(wantKeys, " ") {
+		t.Errorf("keys %q, want %q", got, wantKeys)
+	}
+	if got := a.Extra(a.Record("10.0.0.5")); strings.Join(got, " ") != strings.Join(wantVals, " ") {
+		t.Errorf("values\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantVals, "\n"))
+	}
+	a, err = New(base())
+	if err != nil || len(a.Keys()) != 0 {
+		t.Fatalf("no named ports or metadata: keys %q, %v; want none", a.Keys(), err)
 	}
 }
 
@@ -96,6 +125,13 @@ func TestNew_Errors(t *testing.T) {
 		{"cert without key", func(c *Config) { c.Etcd.Cert = "/c.pem" }, "--key"},
 		{"user without password", func(c *Config) { c.Etcd.User = "root" }, "--password-file"},
 		{"endpoint scheme", func(c *Config) { c.Etcd.Endpoints = []string{"127.0.0.1:2379"} }, `"127.0.0.1:2379"`},
+		{"named port name", func(c *Config) { c.NamedPorts = []NamedPort{{"met_rics", 9100}} }, `named port "met_rics": use 1 to 15`},
+		{"named port number only", func(c *Config) { c.NamedPorts = []NamedPort{{"9100", 9100}} }, `named port "9100"`},
+		{"named port twice", func(c *Config) { c.NamedPorts = []NamedPort{{"metrics", 9100}, {"metrics", 9101}} }, "given twice"},
+		{"named port range", func(c *Config) { c.NamedPorts = []NamedPort{{"metrics", 0}} }, "metrics=0 out of range"},
+		{"named port with start-first", func(c *Config) { c.NamedPorts, c.PublishedPort = []NamedPort{{"metrics", 9100}}, "80" }, "start-first"},
+		{"tag", func(c *Config) { c.Meta.Tags = []string{"can ary"} }, `tag "can ary"`},
+		{"image with a space", func(c *Config) { c.Meta.Image = "web:1 tags=x" }, `image "web:1 tags=x"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

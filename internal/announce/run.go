@@ -48,9 +48,10 @@ type loop struct {
 	badDrain string
 	dirErr   string
 
-	published string // the value put under the current lease; "" when withdrawn
-	mayHold   bool   // may etcd hold a record of ours (so a stop must withdraw)?
-	verify    bool   // put again even if published says it is there
+	published string   // the value put under the current lease; "" when withdrawn
+	extra     []string // the values of the extra keys put with it (Announcer.Keys)
+	mayHold   bool     // may etcd hold a record of ours (so a stop must withdraw)?
+	verify    bool     // put again even if published says it is there
 	dirty     bool
 	retry     <-chan time.Time
 	bo        backoff.Backoff
@@ -79,7 +80,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 		return err
 	}
 	defer cli.Close()
-	l := &loop{a: a, cli: cli, h: &lease.Holder{Client: cli, Key: a.key, TTL: a.cfg.TTL},
+	l := &loop{a: a, cli: cli, h: &lease.Holder{Client: cli, Key: a.key, Extra: a.extra, TTL: a.cfg.TTL},
 		bo: backoff.Backoff{Min: backoffMin, Max: backoffMax}, wbo: backoff.Backoff{Min: backoffMin, Max: backoffMax}}
 
 	states := a.cfg.States
@@ -215,7 +216,7 @@ func (l *loop) sync(ctx context.Context) error {
 		if l.published != "" {
 			l.a.log.Info("withdrawn", "key", l.a.key, "reason", why)
 		}
-		l.published, l.mayHold, l.verify = "", false, false
+		l.published, l.extra, l.mayHold, l.verify = "", nil, false, false
 		return nil
 	}
 	host, err := l.a.host(l.st)
@@ -226,14 +227,15 @@ func (l *loop) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	value := rec.Encode()
-	if value == l.published && l.h.ID() != 0 && !l.verify {
+	value, extra := rec.Encode(), l.a.Extra(rec)
+	if value == l.published && l.h.ID() != 0 && !l.verify { // extra follows from value
 		return nil
 	}
 	l.mayHold = true
-	if err := l.h.Put(ctx, value); err != nil {
+	if err := l.h.Put(ctx, value, extra...); err != nil {
 		return err
 	}
+	l.extra = extra
 	if from := l.h.Adopted(); from != 0 {
 		l.a.log.Info("announced, adopted the identical record on another lease (likely this announcer's killed previous run)",
 			"key", l.a.key, "value", value, "lease", fmt.Sprintf("%x", l.h.ID()), "from_lease", fmt.Sprintf("%x", from), "revision", l.h.Rev())
@@ -303,11 +305,35 @@ func (l *loop) noteDrain() {
 	l.kick()
 }
 
+// startWatch watches the record's key, or with extra keys the service's whole subtree
+// (onWatch picks out its own keys): one watch either way.
 func (l *loop) startWatch(ctx context.Context) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	l.watch = l.cli.Watch(wctx, l.a.key, clientv3.WithRev(l.h.Rev()+1))
+	opts := []clientv3.OpOption{clientv3.WithRev(l.h.Rev() + 1)}
+	key := l.a.key
+	if len(l.a.extra) > 0 {
+		key = l.a.key[:strings.LastIndexByte(l.a.key, '/')+1]
+		opts = append(opts, clientv3.WithPrefix())
+	}
+	l.watch = l.cli.Watch(wctx, key, opts...)
 	l.stopWatch, l.watchStarted = cancel, time.Now()
-	l.a.log.Debug("watching the record", "key", l.a.key, "from_revision", l.h.Rev()+1)
+	l.a.log.Debug("watching the record", "key", key, "from_revision", l.h.Rev()+1)
+}
+
+// ownValue returns what the loop last put at key and whether key is one of its keys.
+func (l *loop) ownValue(key string) (value string, ok bool) {
+	if key == l.a.key {
+		return l.published, true
+	}
+	for i, k := range l.a.extra {
+		if k == key {
+			if i < len(l.extra) {
+				return l.extra[i], true
+			}
+			return "", true
+		}
+	}
+	return "", false
 }
 
 func (l *loop) unwatch() {
@@ -337,11 +363,15 @@ func (l *loop) onWatch(wr clientv3.WatchResponse, ok bool) {
 	}
 	for _, ev := range wr.Events {
 		kv := ev.Kv
+		mine, own := l.ownValue(string(kv.Key))
+		if !own {
+			continue // another instance's record, seen through the subtree watch
+		}
 		if kv.ModRevision <= l.h.Rev() {
 			continue // the holder knows this state: its own write, or older than its last look
 		}
 		lease := clientv3.LeaseID(kv.Lease)
-		if ev.Type == clientv3.EventTypePut && l.published != "" && string(kv.Value) == l.published && lease == l.h.ID() {
+		if ev.Type == clientv3.EventTypePut && l.published != "" && string(kv.Value) == mine && lease == l.h.ID() {
 			continue // ours, from a write whose answer was lost
 		}
 		who := "another lease"
@@ -353,7 +383,7 @@ func (l *loop) onWatch(wr clientv3.WatchResponse, ok bool) {
 		case l.h.Owns(lease):
 			who = "an earlier lease of ours"
 		}
-		attrs := []any{"key", l.a.key, "event", ev.Type.String(), "value", string(kv.Value),
+		attrs := []any{"key", string(kv.Key), "event", ev.Type.String(), "value", string(kv.Value),
 			"lease", fmt.Sprintf("%x", lease), "by", who, "revision", kv.ModRevision}
 		if why := l.reason(); why != "" || !l.known {
 			if ev.Type == clientv3.EventTypePut {

@@ -15,6 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/rundock/rundock/internal/container"
+	"github.com/rundock/rundock/internal/skydns"
 	"github.com/rundock/rundock/internal/testenv"
 )
 
@@ -155,7 +156,7 @@ func figure(t *testing.T, what string, ds []time.Duration) {
 		(sum / time.Duration(len(ds))).Round(100*time.Microsecond), hi.Round(100*time.Microsecond))
 }
 
-const want = `{"host":"127.0.0.10","port":8086,"ttl":5}`
+const want = `{"host":"127.0.0.10","port":8086,"ttl":5,"group":"influxdb"}`
 
 // TestRun_Maintenance: the maintenance file withdraws the record within the poll (no
 // signal), keeps it withdrawn, survives an announcer restart, and its removal brings the
@@ -390,7 +391,7 @@ func TestRun_SecondAnnouncer(t *testing.T) {
 	_, lease := kv(t, cli, key)
 	firstHolds := func() bool { v, l := kv(t, cli, key); return v == want && l == lease }
 
-	const second = `{"host":"127.0.0.11","port":8086,"ttl":5}`
+	const second = `{"host":"127.0.0.11","port":8086,"ttl":5,"group":"influxdb"}`
 	r2 := start(t, e.Endpoint, func(c *Config) { c.Host = "127.0.0.11" })
 	within(t, 3*time.Second, "second logs the key as held", func() bool {
 		return strings.Contains(r2.log.String(), "record key held by another live lease")
@@ -516,9 +517,9 @@ func TestRun_PublishedPort(t *testing.T) {
 		return container.State{ID: id, Exists: true, Running: true, HostPort: port, Reason: "running"}
 	}
 	states <- up(idA, 18086)
-	within(t, 5*time.Second, "announced on the published port 18086", is(`{"host":"127.0.0.10","port":18086,"ttl":5}`))
+	within(t, 5*time.Second, "announced on the published port 18086", is(`{"host":"127.0.0.10","port":18086,"ttl":5,"group":"influxdb"}`))
 	states <- up(idB, 18087)
-	within(t, 5*time.Second, "announced on the new container's port 18087", is(`{"host":"127.0.0.10","port":18087,"ttl":5}`))
+	within(t, 5*time.Second, "announced on the new container's port 18087", is(`{"host":"127.0.0.10","port":18087,"ttl":5,"group":"influxdb"}`))
 	states <- up(idC, 0)
 	within(t, 5*time.Second, "withdrawn while no port is published", is(""))
 	stays(t, 500*time.Millisecond, "withheld while no port is published", is(""))
@@ -549,5 +550,66 @@ func TestRun_IPv6DNS(t *testing.T) {
 	// A lone record: CoreDNS answers priority 10 and scales the weight to 100.
 	if got, want := dns.Dig(t, fqdn, "SRV"), "10 100 8086 n1."+fqdn+"."; len(got) != 1 || got[0] != want {
 		t.Errorf("SRV %s = %q, want [%q]", fqdn, got, want)
+	}
+}
+
+// TestRun_NamedPortsAndMeta: the named port's record and the TXT record come and go with
+// the instance record under its lease; each heals on its own within a second; another
+// instance's records in the same subtree (seen by the subtree watch) are left alone.
+func TestRun_NamedPortsAndMeta(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	cli := testenv.EtcdClient(t, e.Endpoint)
+	dir := filepath.Join(t.TempDir(), ".rundock")
+	r := start(t, e.Endpoint, func(c *Config) {
+		c.NamedPorts = []NamedPort{{"metrics", 9100}}
+		c.Meta = skydns.Meta{Image: "influxdb:2.7", Tags: []string{"canary"}}
+		c.StateDir = dir
+	})
+	key, extra := r.a.Key(), r.a.Keys()
+	vals := []string{`{"host":"127.0.0.10","port":9100,"ttl":5,"group":"_metrics._tcp.influxdb"}`,
+		`{"ttl":5,"text":"instance=n1 image=influxdb:2.7 tags=canary","group":"influxdb"}`}
+	all := func(present bool) func() bool {
+		return func() bool {
+			v, l := kv(t, cli, key)
+			if present != (v == want) {
+				return false
+			}
+			for i, k := range extra {
+				ev, el := kv(t, cli, k)
+				if present != (ev == vals[i] && el == l) || !present && ev != "" {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	within(t, 5*time.Second, "instance, named port and TXT records announced on one lease", all(true))
+
+	ctx := context.Background()
+	other := "/skydns/com/example/prod/s/influxdb/_tcp/_metrics/n2"
+	if _, err := cli.Put(ctx, other, `{"host":"127.0.0.11","port":9100}`); err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range extra {
+		begin := time.Now()
+		if _, err := cli.Delete(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		within(t, time.Second, "extra record "+k+" back within 1s of a delete", func() bool { v, _ := kv(t, cli, k); return v == vals[i] })
+		t.Logf("FIGURE client Delete of %s to record back: %s", k, time.Since(begin).Round(100*time.Microsecond))
+	}
+	if v, _ := kv(t, cli, other); v != `{"host":"127.0.0.11","port":9100}` {
+		t.Fatalf("another instance's record = %q, want it untouched", v)
+	}
+
+	writeAtomic(t, dir, "maintenance", "test")
+	within(t, 3*time.Second, "all three withdrawn in maintenance", all(false))
+	if err := os.Remove(filepath.Join(dir, "maintenance")); err != nil {
+		t.Fatal(err)
+	}
+	within(t, 3*time.Second, "all three back after maintenance", all(true))
+	r.stop()
+	if !all(false)() {
+		t.Fatal("records left after the announcer stopped")
 	}
 }

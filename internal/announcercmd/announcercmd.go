@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -54,6 +56,11 @@ followed container (another container ID is announced as usual). SIGUSR1 (sv 1) 
 both files at once; they are also re-read on every container state change and checked
 every second. DIR may not exist yet.
 
+--named-port metrics=9100 also announces that port at _metrics._tcp.NAME.DOMAIN (SRV, key
+NAME/_tcp/_metrics/INSTANCE); --image and --tag put the instance's TXT record (key
+NAME/_txt/INSTANCE, text "instance=INSTANCE image=REF tags=a,b"). They go and come with the
+main record, under the same lease, in one transaction.
+
 The record heals: when someone else deletes or overwrites it, the announcer puts it back
 within milliseconds, unless it is withheld on purpose. It writes and deletes only its own
 record: a key held by another live lease (another announcer with the same key) is left
@@ -76,6 +83,7 @@ func New(stderr io.Writer, reload <-chan struct{}) *cobra.Command {
 		watch    bool
 		etcd     = etcdclient.Flags{Env: true}
 		logLevel string
+		named    []string
 	)
 	cmd := &cobra.Command{
 		Use:           "announcer --name NAME --port PORT [flags]",
@@ -85,6 +93,11 @@ func New(stderr io.Writer, reload <-chan struct{}) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			ports, err := namedPorts(named)
+			if err != nil {
+				return err
+			}
+			cfg.NamedPorts = ports
 			a, err := build(cmd, cfg, watch, &etcd, logLevel, stderr)
 			if err != nil {
 				return err
@@ -112,10 +125,27 @@ func New(stderr io.Writer, reload <-chan struct{}) *cobra.Command {
 	f.Int64Var(&cfg.DNSTTL, "dns-ttl", 0, "the record's ttl field, the DNS answer TTL (0 or unset: --ttl)")
 	f.IntVar(&cfg.Priority, "priority", 0, "SRV priority (0: CoreDNS answers 10)")
 	f.IntVar(&cfg.Weight, "weight", 0, "SRV weight")
+	f.StringArrayVar(&named, "named-port", nil, "NAME=PORT: also announce host port PORT as _NAME._tcp.NAME.DOMAIN (repeatable), e.g. --named-port metrics=9100")
+	f.StringVar(&cfg.Meta.Image, "image", "", "image reference for the instance's TXT record (image=REF)")
+	f.StringSliceVar(&cfg.Meta.Tags, "tag", nil, "tag for the instance's TXT record (repeatable or comma-separated), e.g. --tag canary")
 	f.StringVar(&cfg.StateDir, "state-dir", "", "service state directory: withhold the record while DIR/maintenance exists or DIR/drain names the container's ID (needs --watch-container for drain)")
 	etcd.Register(f)
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
+}
+
+// namedPorts parses the --named-port values.
+func namedPorts(vals []string) ([]announce.NamedPort, error) {
+	var out []announce.NamedPort
+	for _, v := range vals {
+		name, port, ok := strings.Cut(v, "=")
+		n, err := strconv.Atoi(port)
+		if !ok || err != nil {
+			return nil, usageError{fmt.Errorf("--named-port %q: use NAME=PORT, e.g. --named-port metrics=9100", v)}
+		}
+		out = append(out, announce.NamedPort{Name: name, Port: n})
+	}
+	return out, nil
 }
 
 func noArgs(_ *cobra.Command, args []string) error {

@@ -1,6 +1,7 @@
-// Package lease keeps one etcd key alive under a lease: grant, put with the lease, renew
-// with the client's KeepAlive, and tell the caller when the lease is lost so it can
-// grant a new one. The key vanishes on its own within the TTL when the process dies.
+// Package lease keeps an etcd key (and the keys that go with it) alive under a lease:
+// grant, put with the lease, renew with the client's KeepAlive, and tell the caller when
+// the lease is lost so it can grant a new one. The keys vanish on their own within the
+// TTL when the process dies.
 package lease
 
 import (
@@ -14,17 +15,19 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Holder holds Key under a lease of TTL seconds. It is not safe for concurrent use: one
-// loop owns it.
+// Holder holds Key, and the Extra keys with it, under a lease of TTL seconds. It is not
+// safe for concurrent use: one loop owns it.
 //
-// It writes and deletes Key only where the key is its own: absent, on one of its own
+// It writes and deletes a key only where the key is its own: absent, on one of its own
 // leases (the current one or one it dropped), or on no lease at all (a hand-written
-// value). Every Put and delete is a transaction comparing the key's mod revision and lease
-// with what the holder last saw, so a key another holder took meanwhile on its own live
-// lease is never overwritten or deleted: Put returns a *HeldError instead.
+// value). Every Put and delete is a transaction comparing each key's mod revision and
+// lease with what the holder last saw, so a key another holder took meanwhile on its own
+// live lease is never overwritten or deleted: Put returns a *HeldError instead. A Put
+// writes all the keys in one transaction or none of them.
 type Holder struct {
 	Client *clientv3.Client
 	Key    string
+	Extra  []string // more keys, written and withdrawn with Key (a service's named ports)
 	TTL    int64
 
 	id   clientv3.LeaseID
@@ -32,7 +35,7 @@ type Holder struct {
 	lost chan struct{}
 
 	former  []clientv3.LeaseID // leases this holder dropped, newest last
-	seen    keyState           // the key as the holder last wrote or read it
+	seen    []keyState         // each key (Key, then Extra) as the holder last wrote or read it
 	rev     int64              // etcd's revision at the holder's last answer
 	put     bool               // has a Put succeeded yet?
 	adopted clientv3.LeaseID   // the lease the last Put adopted the key from, 0 for none
@@ -105,11 +108,12 @@ func (h *Holder) Owns(lease clientv3.LeaseID) bool {
 // etcd refused to renew it. With no lease the channel is nil, which blocks forever.
 func (h *Holder) Lost() <-chan struct{} { return h.lost }
 
-// Put writes value at Key under the current lease, granting one (and starting its
-// keepalive) when there is none. It replaces only a key of its own or on no lease and
-// returns a *HeldError (wrapping ErrHeld) when another live lease holds the key. After
-// any other error the lease is dropped: the next Put grants a fresh one, and the old one
-// expires within the TTL.
+// Put writes value at Key, and extra[i] at Extra[i], under the current lease, granting
+// one (and starting its keepalive) when there is none. It replaces only keys of its own
+// or on no lease and returns a *HeldError (wrapping ErrHeld) when another live lease
+// holds one of them. After any other error the lease is dropped: the next Put grants a
+// fresh one, and the old one expires within the TTL. It panics when len(extra) is not
+// len(Extra): that is the caller's bug.
 //
 // One exception: until its first successful Put, the holder adopts a key on another
 // lease that holds exactly value (see Adopted). That is the record of this announcer's
@@ -117,7 +121,11 @@ func (h *Holder) Lost() <-chan struct{} { return h.lost }
 // and were it another announcer's, it announces the very same thing. Adopting it once
 // at start cannot turn into a fight: after its first Put the holder never takes a key
 // from a live lease again.
-func (h *Holder) Put(ctx context.Context, value string) error {
+func (h *Holder) Put(ctx context.Context, value string, extra ...string) error {
+	if len(extra) != len(h.Extra) {
+		panic(fmt.Sprintf("lease: Put of %d extra values for %d extra keys", len(extra), len(h.Extra)))
+	}
+	keys, values := h.keys(), append([]string{value}, extra...)
 	h.adopted = 0
 	if h.id == 0 {
 		resp, err := h.Client.Grant(ctx, h.TTL)
@@ -136,41 +144,65 @@ func (h *Holder) Put(ctx context.Context, value string) error {
 		go h.renew(kctx, resp.ID, ch, lost)
 		h.id, h.stop, h.lost = resp.ID, cancel, lost
 	}
+	puts := make([]clientv3.Op, len(keys))
+	for i, k := range keys {
+		puts[i] = clientv3.OpPut(k, values[i], clientv3.WithLease(h.id))
+	}
+	all := make([]int, len(keys))
+	for i := range all {
+		all[i] = i
+	}
 	for range maxRaces {
-		put := clientv3.OpPut(h.Key, value, clientv3.WithLease(h.id))
-		ok, kv, err := h.swap(ctx, put)
+		ok, kvs, err := h.swap(ctx, all, puts)
 		if err != nil {
 			h.Drop()
 			return fmt.Errorf("cannot put %s: %w", h.Key, err)
 		}
 		if ok {
-			h.seen, h.put = keyState{modRev: h.rev, lease: h.id}, true
+			for i := range h.seen {
+				h.seen[i] = keyState{modRev: h.rev, lease: h.id}
+			}
+			h.put = true
 			return nil
 		}
 		h.adopted = 0
-		if kv != nil && kv.Lease != 0 && !h.Owns(clientv3.LeaseID(kv.Lease)) && !h.put && string(kv.Value) == value {
-			h.seen, h.adopted = stateOf(kv), clientv3.LeaseID(kv.Lease)
-			continue
+		for i, kv := range kvs {
+			if kv != nil && kv.Lease != 0 && !h.Owns(clientv3.LeaseID(kv.Lease)) {
+				if !h.put && string(kv.Value) == values[i] {
+					h.seen[i], h.adopted = stateOf(kv), clientv3.LeaseID(kv.Lease)
+					continue
+				}
+				// h.seen[i] stays as it was: were it the other lease's state, the next
+				// compare would match it and overwrite the other's record.
+				return &HeldError{Key: keys[i], Lease: clientv3.LeaseID(kv.Lease), Value: string(kv.Value), ModRevision: kv.ModRevision}
+			}
+			h.seen[i] = stateOf(kv) // absent, ours or on no lease: replace it as now seen
 		}
-		if kv != nil && kv.Lease != 0 && !h.Owns(clientv3.LeaseID(kv.Lease)) {
-			// h.seen stays as it was: were it the other lease's state, the next
-			// compare would match it and overwrite the other's record.
-			return &HeldError{Key: h.Key, Lease: clientv3.LeaseID(kv.Lease), Value: string(kv.Value), ModRevision: kv.ModRevision}
-		}
-		h.seen = stateOf(kv) // absent, ours or on no lease: replace it as now seen
 	}
 	return fmt.Errorf("cannot put %s: it changed under every one of %d writes", h.Key, maxRaces)
 }
 
-// swap runs op if Key is still as h.seen says, else reads it: ok tells which, and kv is
-// the key as read (nil when absent).
-func (h *Holder) swap(ctx context.Context, op clientv3.Op) (ok bool, kv *mvccpb.KeyValue, err error) {
-	resp, err := h.Client.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(h.Key), "=", h.seen.modRev),
-			clientv3.Compare(clientv3.LeaseValue(h.Key), "=", h.seen.lease)).
-		Then(op).
-		Else(clientv3.OpGet(h.Key)).
-		Commit()
+// keys returns Key and Extra, and sizes seen to match on first use.
+func (h *Holder) keys() []string {
+	keys := append([]string{h.Key}, h.Extra...)
+	if len(h.seen) != len(keys) {
+		h.seen = make([]keyState, len(keys))
+	}
+	return keys
+}
+
+// swap runs ops if the keys at the indexes idx are all still as h.seen says, else reads
+// them: ok tells which, and kvs are the keys as read (nil where absent), in idx's order.
+func (h *Holder) swap(ctx context.Context, idx []int, ops []clientv3.Op) (ok bool, kvs []*mvccpb.KeyValue, err error) {
+	keys := h.keys()
+	cmps := make([]clientv3.Cmp, 0, 2*len(idx))
+	gets := make([]clientv3.Op, len(idx))
+	for n, i := range idx {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(keys[i]), "=", h.seen[i].modRev),
+			clientv3.Compare(clientv3.LeaseValue(keys[i]), "=", h.seen[i].lease))
+		gets[n] = clientv3.OpGet(keys[i])
+	}
+	resp, err := h.Client.Txn(ctx).If(cmps...).Then(ops...).Else(gets...).Commit()
 	if err != nil {
 		return false, nil, err
 	}
@@ -178,10 +210,13 @@ func (h *Holder) swap(ctx context.Context, op clientv3.Op) (ok bool, kv *mvccpb.
 	if resp.Succeeded {
 		return true, nil, nil
 	}
-	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
-		kv = kvs[0]
+	kvs = make([]*mvccpb.KeyValue, len(idx))
+	for n := range idx {
+		if got := resp.Responses[n].GetResponseRange().Kvs; len(got) > 0 {
+			kvs[n] = got[0]
+		}
 	}
-	return false, kv, nil
+	return false, kvs, nil
 }
 
 func stateOf(kv *mvccpb.KeyValue) keyState {
@@ -249,14 +284,16 @@ func (h *Holder) Drop() {
 	h.id, h.stop, h.lost = 0, nil, nil
 }
 
-// Withdraw revokes the lease, which deletes Key with it, and deletes Key when it is
-// still on an earlier lease of the holder's (a put whose answer was lost, a lease etcd
-// restored after a restart). A key on another lease or on none is left alone: it is not
-// the holder's. Renewal stops first, so even when etcd cannot be reached the key expires
+// Withdraw revokes the lease, which deletes the keys with it, and deletes each key still
+// on an earlier lease of the holder's (a put whose answer was lost, a lease etcd restored
+// after a restart). A key on another lease or on none is left alone: it is not the
+// holder's. Renewal stops first, so even when etcd cannot be reached the keys expire
 // within the TTL. A lease etcd no longer knows is not an error: its keys are gone with it.
 func (h *Holder) Withdraw(ctx context.Context) error {
+	keys := h.keys()
 	id := h.id
 	h.Drop()
+	left := make([]int, 0, len(keys)) // the keys that may still be ours
 	if id != 0 {
 		resp, err := h.Client.Revoke(ctx, id)
 		switch {
@@ -265,14 +302,28 @@ func (h *Holder) Withdraw(ctx context.Context) error {
 		case !errors.Is(err, rpctypes.ErrLeaseNotFound):
 			return fmt.Errorf("cannot revoke lease %x: %w", id, err)
 		}
-		if h.seen.lease == id { // the key went with the lease
-			h.seen = keyState{}
-			return nil
+	}
+	for i := range keys {
+		if id != 0 && h.seen[i].lease == id { // the key went with the lease
+			h.seen[i] = keyState{}
+			continue
+		}
+		left = append(left, i)
+	}
+	for _, i := range left {
+		if err := h.withdrawKey(ctx, i); err != nil {
+			return err
 		}
 	}
-	resp, err := h.Client.Get(ctx, h.Key)
+	return nil
+}
+
+// withdrawKey deletes keys[i] when it is on a lease of the holder's.
+func (h *Holder) withdrawKey(ctx context.Context, i int) error {
+	key := h.keys()[i]
+	resp, err := h.Client.Get(ctx, key)
 	if err != nil {
-		return fmt.Errorf("cannot read %s: %w", h.Key, err)
+		return fmt.Errorf("cannot read %s: %w", key, err)
 	}
 	h.rev = resp.Header.Revision
 	var kv *mvccpb.KeyValue
@@ -282,24 +333,24 @@ func (h *Holder) Withdraw(ctx context.Context) error {
 	for range maxRaces {
 		switch {
 		case kv == nil:
-			h.seen = keyState{}
+			h.seen[i] = keyState{}
 			return nil
 		case kv.Lease == 0: // a hand-written value: Put may replace it, Withdraw leaves it
-			h.seen = stateOf(kv)
+			h.seen[i] = stateOf(kv)
 			return nil
 		case !h.Owns(clientv3.LeaseID(kv.Lease)):
-			return nil // another's: h.seen must never match it (see Put)
+			return nil // another's: h.seen[i] must never match it (see Put)
 		}
-		h.seen = stateOf(kv)
-		ok, now, err := h.swap(ctx, clientv3.OpDelete(h.Key))
+		h.seen[i] = stateOf(kv)
+		ok, now, err := h.swap(ctx, []int{i}, []clientv3.Op{clientv3.OpDelete(key)})
 		if err != nil {
-			return fmt.Errorf("cannot delete %s: %w", h.Key, err)
+			return fmt.Errorf("cannot delete %s: %w", key, err)
 		}
 		if ok {
-			h.seen = keyState{}
+			h.seen[i] = keyState{}
 			return nil
 		}
-		kv = now
+		kv = now[0]
 	}
-	return fmt.Errorf("cannot delete %s: it changed under every one of %d deletes", h.Key, maxRaces)
+	return fmt.Errorf("cannot delete %s: it changed under every one of %d deletes", key, maxRaces)
 }

@@ -219,3 +219,58 @@ func TestHolder_Adopt(t *testing.T) {
 		t.Fatalf("the other lease's record was taken: now on %x", l)
 	}
 }
+
+// TestHolder_Extra: the extra keys go with Key, in one transaction: all written under the
+// one lease, none when another live lease holds any of them, all gone on Withdraw, and one
+// deleted by hand is put back by the next Put.
+func TestHolder_Extra(t *testing.T) {
+	cli, h := setup(t)
+	h.Extra = []string{"/skydns/test/_tcp/_metrics/x", "/skydns/test/_txt/x"}
+	ctx := context.Background()
+	if err := h.Put(ctx, "main", "metrics", "text"); err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range append([]string{h.Key}, h.Extra...) {
+		if v, l := get(t, cli, k); v != []string{"main", "metrics", "text"}[i] || l != h.ID() {
+			t.Fatalf("%s = %q on %x, want it on lease %x", k, v, l, h.ID())
+		}
+	}
+	if _, err := cli.Delete(ctx, h.Extra[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Put(ctx, "main", "metrics", "text"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := get(t, cli, h.Extra[0]); v != "metrics" {
+		t.Fatalf("deleted extra key after Put = %q, want it back", v)
+	}
+	if err := h.Withdraw(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range append([]string{h.Key}, h.Extra...) {
+		if v, _ := get(t, cli, k); v != "" {
+			t.Fatalf("%s = %q after Withdraw, want it gone", k, v)
+		}
+	}
+
+	other, err := cli.Grant(ctx, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, h.Extra[1], "theirs", clientv3.WithLease(other.ID)); err != nil {
+		t.Fatal(err)
+	}
+	err = h.Put(ctx, "main", "metrics", "text")
+	var held *HeldError
+	if !errors.As(err, &held) || held.Key != h.Extra[1] || held.Lease != other.ID {
+		t.Fatalf("Put with an extra key on another live lease: %v, want a HeldError naming %s", err, h.Extra[1])
+	}
+	for _, k := range []string{h.Key, h.Extra[0]} {
+		if v, _ := get(t, cli, k); v != "" {
+			t.Fatalf("%s = %q after a refused Put, want nothing written", k, v)
+		}
+	}
+	if v, l := get(t, cli, h.Extra[1]); v != "theirs" || l != other.ID {
+		t.Fatalf("the other's key = %q on %x, want it untouched", v, l)
+	}
+}

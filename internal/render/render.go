@@ -145,8 +145,10 @@ type runData struct {
 	// host (it alternates between announce and update_port); NextName the new container's
 	// name beside the old one; SpecHash identifies what run starts (run with SpecHash ""
 	// and the env file, hashed), so run adopts only a container of this tree.
-	SlotPorts              bool
-	NextName, SpecHash     string
+	SlotPorts          bool
+	NextName, SpecHash string
+	// NamedPortArgs are the announcer's --named-port values, NAME=PORT sorted by name.
+	NamedPortArgs          []string
 	AdoptFormat, AdoptWant string
 	SpecLabelArg           string
 }
@@ -263,6 +265,9 @@ func Render(s spec.Service) (tree.Tree, error) {
 	}
 	if s.AnnounceAs == spec.AnnounceContainer {
 		d.AnnouncerPort = s.Port
+	}
+	for _, n := range slices.Sorted(maps.Keys(s.NamedPorts)) {
+		d.NamedPortArgs = append(d.NamedPortArgs, n+"="+s.NamedPorts[n])
 	}
 	if s.StartFirst() {
 		d.SlotPorts = s.HostPublished()

@@ -37,7 +37,7 @@ var ErrBadLabel = errors.New("not a DNS label")
 // Record is the JSON value of one SkyDNS key. TTL is always written: without it CoreDNS
 // briefly answers a leased key with TTL 300 just as it expires.
 type Record struct {
-	Host     string `json:"host"`
+	Host     string `json:"host,omitempty"` // empty only in a TXT record
 	Port     int    `json:"port,omitempty"`
 	Priority int    `json:"priority,omitempty"`
 	Weight   int    `json:"weight,omitempty"`

@@ -8,10 +8,12 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/rundock/rundock/internal/dnsname"
+	"github.com/rundock/rundock/internal/skydns"
 )
 
 // The checks of single options, referenced from options.go. Each gets the option and the
@@ -118,6 +120,36 @@ func checkHostname(t target) error {
 func checkPort(t target) error {
 	if t.set["port"] && t.s.Announce == 0 && !t.bad["announce"] {
 		return optErr(ErrBadValue, "port", "%d is set without announce: set announce (the port to publish in DNS) too, or leave port out", t.s.Port)
+	}
+	return nil
+}
+
+func checkNamedPorts(t target) error {
+	for _, k := range slices.Sorted(maps.Keys(t.s.NamedPorts)) {
+		v := t.s.NamedPorts[k]
+		n, err := strconv.Atoi(v)
+		switch {
+		case !skydns.IsPortName(k):
+			return optErr(ErrBadValue, "named_ports", "%q is not a port name: %s", k, skydns.PortNameRule)
+		case err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != v:
+			return optErr(ErrBadValue, "named_ports", "%s=%q is not a port number: use 1-65535, e.g. %s: 9100", k, v, k)
+		case t.s.Announce == 0 && !t.bad["announce"]:
+			return optErr(ErrBadValue, "named_ports", "%s is set without announce: named ports are announced beside the main port, so set announce too", k)
+		case t.s.StartFirst():
+			return optErr(ErrBadValue, "named_ports", "%s=%s with update start-first: two containers run at once during an update and cannot both publish host port %s; use update stop-first or leave named_ports out", k, v, v)
+		}
+	}
+	return nil
+}
+
+func checkTags(t target) error {
+	for _, tag := range t.s.Tags {
+		if !skydns.IsTag(tag) {
+			return optErr(ErrBadValue, "tags", "%q is not a DNS label: %s", tag, dnsname.Rule)
+		}
+	}
+	if len(t.s.Tags) > 0 && t.s.Announce == 0 && !t.bad["announce"] {
+		return optErr(ErrBadValue, "tags", "%q is set without announce: tags go into the instance's DNS record, so set announce too", strings.Join(t.s.Tags, ","))
 	}
 	return nil
 }

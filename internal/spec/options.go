@@ -202,6 +202,16 @@ var optionTable = []Option{
 	{Name: "weight", Kind: KindInt, min: 0, max: 65535, what: "a number", zeroUnset: true,
 		help: "SRV weight",
 		doc:  []string{"SRV weight of the record."}},
+	{Name: "named_ports", Kind: KindMap, check: checkNamedPorts,
+		help: "more host ports announced by name, NAME=PORT (e.g. metrics=9100)",
+		doc: []string{"More ports of the instance, announced by name: C(metrics: 9100) answers the SRV query C(_metrics._tcp.NAME.DOMAIN) " +
+			"with the instance's address and port 9100 (Prometheus' C(dns_sd_configs) reads it), while C(NAME.DOMAIN) keeps answering the main port only. " +
+			"A name is an RFC 6335 service name (lowercase letters, digits, C(-), at most 15, one letter at least). " +
+			"The port is a host port the container publishes (see I(ports)), or its own port with I(announce_as=container). Only with I(announce); not with I(update=start-first)."}},
+	{Name: "tags", Kind: KindList, check: checkTags,
+		help: "tags for the instance's TXT record (with the image), e.g. canary",
+		doc: []string{"Tags of the instance, DNS labels. With tags the instance also gets a TXT record " +
+			"(C(instance=INSTANCE image=IMAGE tags=a,b), C(dig TXT NAME.DOMAIN)), and C(rundock upstreams) can build an upstream of the tagged instances only (a canary). Only with I(announce)."}},
 	{Name: "host", Kind: KindString, check: checkHost,
 		help: "address to publish on and announce, instead of the discovered one",
 		doc: []string{

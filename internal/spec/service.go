@@ -121,6 +121,11 @@ type Service struct {
 	DNSTTL        int      `json:"dns_ttl,omitempty"` // record ttl field
 	Priority      int      `json:"priority,omitempty"`
 	Weight        int      `json:"weight,omitempty"`
+	// NamedPorts are more host ports announced by name (metrics: "9100") at
+	// _NAME._tcp.ANNOUNCE_NAME.DOMAIN; Tags go, with the image, into the instance's TXT
+	// record.
+	NamedPorts map[string]string `json:"named_ports,omitempty"`
+	Tags       []string          `json:"tags,omitempty"`
 	// Host is the address to publish the container on and announce, instead of the one
 	// discovered for announce_as (public or private): a NAT or multi-homed host, or a
 	// loopback address on a single machine.
