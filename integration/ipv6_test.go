@@ -63,3 +63,36 @@ func TestIPv6_ExplicitHost(t *testing.T) {
 		return err == nil && code == 200
 	})
 }
+
+// TestIPv6_DualStack: an instance with an IPv4 host and an IPv6 host6 is published on both
+// addresses and announced as both: A and AAAA answer for the service and for the instance
+// itself, and SRV lists it once per family with targets that resolve.
+func TestIPv6_DualStack(t *testing.T) {
+	e := newDepEnv(t)
+	e.mustApply(t, e.opts("a", e.images["v1"], "--host6", "::1")...)
+	name := "a.dep." + upDomain
+	testenv.Eventually(t, 30*time.Second, "AAAA of the instance", func() bool { return len(e.dns.Dig(t, name, "AAAA")) == 1 })
+	for _, q := range []struct{ name, qtype, want string }{
+		{"dep." + upDomain, "A", "127.0.0.2"}, {"dep." + upDomain, "AAAA", "::1"},
+		{name, "A", "127.0.0.2"}, {name, "AAAA", "::1"},
+		{"ipv4." + name, "A", "127.0.0.2"}, {"ipv6." + name, "AAAA", "::1"},
+	} {
+		if got := e.dns.Dig(t, q.name, q.qtype); !slices.Equal(got, []string{q.want}) {
+			t.Errorf("%s %s = %v, want [%s]", q.qtype, q.name, got, q.want)
+		}
+	}
+	srv := sorted(e.dns.Dig(t, "dep."+upDomain, "SRV"))
+	want := []string{fmt.Sprintf("10 50 %d ipv4.%s.", e.port, name), fmt.Sprintf("10 50 %d ipv6.%s.", e.port, name)}
+	if !slices.Equal(srv, want) {
+		t.Errorf("SRV dep = %v, want %v", srv, want)
+	}
+	for _, url := range []string{fmt.Sprintf("http://127.0.0.2:%d/", e.port), fmt.Sprintf("http://[::1]:%d/", e.port)} {
+		if code, body, err := testenv.HTTPGet(upHTTP, url); err != nil || code != 200 {
+			t.Errorf("GET %s: %d %q %v", url, code, body, err)
+		}
+	}
+	rec, _ := e.status(t, "a")["record"].(map[string]any)
+	if key, _ := rec["key"].(string); !strings.HasSuffix(key, "/dep/a/ipv4") || rec["present"] != true {
+		t.Errorf("rundock status record = %v, want the present IPv4 record .../dep/a/ipv4", rec)
+	}
+}

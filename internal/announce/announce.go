@@ -67,8 +67,12 @@ type Config struct {
 	Prefix        string // etcd path CoreDNS reads, default defaults.Prefix
 	Instance      string // last key label, default the short host name, lowercased
 
-	AnnounceAs       string // public, private (default) or container
-	Host             string // explicit address; overrides AnnounceAs
+	AnnounceAs string // public, private (default) or container
+	Host       string // explicit address; overrides AnnounceAs
+	// AnnounceAs6 (public6 or private6) or Host6 (which overrides it) make the instance
+	// dual-stack: an IPv6 address announced beside the IPv4 one (see package skydns).
+	AnnounceAs6      string
+	Host6            string
 	PublicInterface  string
 	PrivateInterface string
 
@@ -114,10 +118,11 @@ type NamedPort struct {
 
 // Announcer is one running announcement; build it with New, run it with Run.
 type Announcer struct {
-	cfg   Config
-	key   string
-	extra []string // the keys of the named ports, then the TXT record's when there is one
-	log   *slog.Logger
+	cfg    Config
+	key    string
+	svcKey string   // the service's subtree
+	extra  []string // the keys of Extra's values
+	log    *slog.Logger
 }
 
 // New checks cfg, applies defaults and returns the announcer. Errors wrap ErrConfig and
@@ -147,10 +152,13 @@ func New(cfg Config) (*Announcer, error) {
 	if cfg.PublishedPort != "" && !strings.Contains(cfg.PublishedPort, "/") {
 		cfg.PublishedPort += "/tcp"
 	}
+	// One spelling per address (fd00::5, not FD00:0::0005), as CoreDNS answers it and
+	// rundock upstreams compares it.
 	if a, err := netip.ParseAddr(cfg.Host); err == nil && a.Zone() == "" {
-		// One spelling per address (fd00::5, not FD00:0::0005), as CoreDNS answers it and
-		// rundock upstreams compares it.
 		cfg.Host = a.String()
+	}
+	if a, err := netip.ParseAddr(cfg.Host6); err == nil && a.Zone() == "" && a.Is6() && !a.Is4In6() {
+		cfg.Host6 = a.String()
 	}
 	if cfg.TTL == 0 {
 		cfg.TTL = DefaultTTL
@@ -172,11 +180,19 @@ func New(cfg Config) (*Announcer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	a := &Announcer{cfg: cfg, key: key, log: cfg.Logger}
+	a := &Announcer{cfg: cfg, key: key, svcKey: key[:strings.LastIndexByte(key, '/')+1], log: cfg.Logger}
+	if a.dual() {
+		a.key = skydns.FamilyKey(key, skydns.FamilyIPv4)
+		a.extra = append(a.extra, skydns.FamilyKey(key, skydns.FamilyIPv6))
+	}
 	for _, p := range cfg.NamedPorts {
 		k, err := skydns.PortKey(cfg.Prefix, cfg.Domain, cfg.Name, p.Name, cfg.Instance)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		if a.dual() {
+			a.extra = append(a.extra, skydns.FamilyKey(k, skydns.FamilyIPv4), skydns.FamilyKey(k, skydns.FamilyIPv6))
+			continue
 		}
 		a.extra = append(a.extra, k)
 	}
@@ -192,6 +208,8 @@ func New(cfg Config) (*Announcer, error) {
 
 func (a *Announcer) hasMeta() bool { return a.cfg.Meta.Image != "" || len(a.cfg.Meta.Tags) > 0 }
 
+func (a *Announcer) dual() bool { return a.cfg.Host6 != "" || a.cfg.AnnounceAs6 != "" }
+
 // checkExtra checks the named ports and the metadata.
 func (c *Config) checkExtra() error {
 	seen := map[string]bool{}
@@ -205,6 +223,21 @@ func (c *Config) checkExtra() error {
 			return fmt.Errorf("named port %s=%d out of range: use a port between 1 and 65535", p.Name, p.Port)
 		}
 		seen[p.Name] = true
+	}
+	if c.Host6 != "" || c.AnnounceAs6 != "" {
+		ip := net.ParseIP(c.Host6)
+		switch {
+		case c.Host6 != "" && (ip == nil || ip.To4() != nil || strings.Contains(c.Host6, "%")):
+			return fmt.Errorf("host6 %q is not an IPv6 address: pass e.g. --host6 fd00::5 (no brackets or zone)", c.Host6)
+		case c.Host6 == "" && c.AnnounceAs6 != AsPublic6 && c.AnnounceAs6 != AsPrivate6:
+			return fmt.Errorf("announce-as6 %q: use public6 or private6", c.AnnounceAs6)
+		case c.Host != "" && (net.ParseIP(c.Host) == nil || net.ParseIP(c.Host).To4() == nil):
+			return fmt.Errorf("host %q with --host6 or --announce-as6: a dual-stack instance's --host is its IPv4 address", c.Host)
+		case c.Host == "" && c.AnnounceAs != AsPublic && c.AnnounceAs != AsPrivate:
+			return fmt.Errorf("announce-as %q with --host6 or --announce-as6: a dual-stack instance announces an IPv4 address (public or private, or --host) beside the IPv6 one", c.AnnounceAs)
+		case c.PublishedPort != "":
+			return errors.New("--host6/--announce-as6 with --published-port: a start-first update of a dual-stack instance is not supported; drop one of them")
+		}
 	}
 	if len(c.NamedPorts) > 0 && c.PublishedPort != "" {
 		return errors.New("named ports are fixed host ports, which a start-first update (--published-port) cannot keep while two containers run: drop one of them")
@@ -270,17 +303,26 @@ func (a *Announcer) Record(host string) skydns.Record {
 		TTL: uint32(a.cfg.DNSTTL), Group: a.cfg.Name}
 }
 
-// Keys returns the keys of the named ports and the TXT record, in Extra's order.
+// Keys returns the keys of the records beside Key, in Extra's order: a dual-stack
+// instance's IPv6 record, the named ports' (two each when dual-stack), the TXT record.
 func (a *Announcer) Keys() []string { return a.extra }
 
-// Extra returns the values of the named ports' records and of the TXT record for the
-// instance record r, in Keys' order.
-func (a *Announcer) Extra(r skydns.Record) []string {
+// Extra returns the values of the records at Keys for the instance record r and, for a
+// dual-stack instance, its IPv6 address host6.
+func (a *Announcer) Extra(r skydns.Record, host6 string) []string {
 	var out []string
+	addrs := []skydns.Record{r}
+	if a.dual() {
+		r6 := r
+		r6.Host = host6
+		addrs = append(addrs, r6)
+		out = append(out, r6.Encode())
+	}
 	for _, p := range a.cfg.NamedPorts {
-		np := r
-		np.Port, np.Group = p.Port, skydns.PortGroup(a.cfg.Name, p.Name)
-		out = append(out, np.Encode())
+		for _, rec := range addrs {
+			rec.Port, rec.Group = p.Port, skydns.PortGroup(a.cfg.Name, p.Name)
+			out = append(out, rec.Encode())
+		}
 	}
 	if a.hasMeta() {
 		out = append(out, skydns.Record{Text: skydns.MetaText(a.cfg.Instance, a.cfg.Meta), TTL: r.TTL, Group: a.cfg.Name}.Encode())
@@ -306,6 +348,25 @@ func validPublishedPort(p string) bool {
 	n, proto, ok := strings.Cut(p, "/")
 	v, err := strconv.Atoi(n)
 	return ok && (proto == "tcp" || proto == "udp") && err == nil && v >= 1 && v <= 65535 && strconv.Itoa(v) == n
+}
+
+// host6 finds a dual-stack instance's IPv6 address ("" for a single-stack one).
+func (a *Announcer) host6() (string, error) {
+	switch {
+	case a.cfg.Host6 != "":
+		return a.cfg.Host6, nil
+	case a.cfg.AnnounceAs6 == "":
+		return "", nil
+	}
+	iface := a.cfg.PrivateInterface
+	if a.cfg.AnnounceAs6 == AsPublic6 {
+		iface = a.cfg.PublicInterface
+	}
+	ip, err := hostaddr.Lookup(a.cfg.AnnounceAs6, iface)
+	if err != nil {
+		return "", err
+	}
+	return ip.String(), nil
 }
 
 // host finds the address to announce for the container state st.

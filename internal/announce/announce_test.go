@@ -73,9 +73,35 @@ func TestNew_NamedPortsAndMeta(t *testing.T) {
 	if got := a.Keys(); strings.Join(got, " ") != strings.Join(wantKeys, " ") {
 		t.Errorf("keys %q, want %q", got, wantKeys)
 	}
-	if got := a.Extra(a.Record("10.0.0.5")); strings.Join(got, " ") != strings.Join(wantVals, " ") {
+	if got := a.Extra(a.Record("10.0.0.5"), ""); strings.Join(got, " ") != strings.Join(wantVals, " ") {
 		t.Errorf("values\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantVals, "\n"))
 	}
+	// Dual stack: the address records and the named port's become one per family.
+	c = base()
+	c.Host, c.Host6, c.NamedPorts = "10.0.0.5", "FD00:0::5", []NamedPort{{"metrics", 9100}}
+	a, err = New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const s = "/skydns/com/example/prod/s/influxdb/"
+	if got, want := a.Key(), s+"node-back-1/ipv4"; got != want {
+		t.Errorf("dual-stack key %s, want %s", got, want)
+	}
+	wantKeys = []string{s + "node-back-1/ipv6", s + "_tcp/_metrics/node-back-1/ipv4", s + "_tcp/_metrics/node-back-1/ipv6"}
+	wantVals = []string{`{"host":"fd00::5","port":8086,"ttl":30,"group":"influxdb"}`,
+		`{"host":"10.0.0.5","port":9100,"ttl":30,"group":"_metrics._tcp.influxdb"}`,
+		`{"host":"fd00::5","port":9100,"ttl":30,"group":"_metrics._tcp.influxdb"}`}
+	if got := a.Keys(); strings.Join(got, " ") != strings.Join(wantKeys, " ") {
+		t.Errorf("dual-stack keys %q, want %q", got, wantKeys)
+	}
+	h6, err := a.host6()
+	if err != nil || h6 != "fd00::5" {
+		t.Fatalf("host6 = %q, %v; want fd00::5 (canonical)", h6, err)
+	}
+	if got := a.Extra(a.Record("10.0.0.5"), h6); strings.Join(got, " ") != strings.Join(wantVals, " ") {
+		t.Errorf("dual-stack values\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantVals, "\n"))
+	}
+
 	a, err = New(base())
 	if err != nil || len(a.Keys()) != 0 {
 		t.Fatalf("no named ports or metadata: keys %q, %v; want none", a.Keys(), err)
@@ -131,6 +157,11 @@ func TestNew_Errors(t *testing.T) {
 		{"named port range", func(c *Config) { c.NamedPorts = []NamedPort{{"metrics", 0}} }, "metrics=0 out of range"},
 		{"named port with start-first", func(c *Config) { c.NamedPorts, c.PublishedPort = []NamedPort{{"metrics", 9100}}, "80" }, "start-first"},
 		{"tag", func(c *Config) { c.Meta.Tags = []string{"can ary"} }, `tag "can ary"`},
+		{"host6 ipv4", func(c *Config) { c.Host6 = "10.0.0.6" }, `host6 "10.0.0.6" is not an IPv6 address`},
+		{"announce-as6", func(c *Config) { c.AnnounceAs6 = "private" }, `announce-as6 "private": use public6 or private6`},
+		{"dual with ipv6 host", func(c *Config) { c.Host, c.Host6 = "fd00::1", "fd00::2" }, `host "fd00::1" with --host6`},
+		{"dual with container", func(c *Config) { c.AnnounceAs, c.AnnounceAs6 = AsContainer, AsPrivate6 }, `announce-as "container" with --host6`},
+		{"dual with start-first", func(c *Config) { c.Host6, c.PublishedPort = "fd00::2", "80" }, "start-first"},
 		{"image with a space", func(c *Config) { c.Meta.Image = "web:1 tags=x" }, `image "web:1 tags=x"`},
 	}
 	for _, tt := range tests {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -223,12 +224,16 @@ func (l *loop) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	host6, err := l.a.host6()
+	if err != nil {
+		return err
+	}
 	rec, err := l.a.record(host, l.st)
 	if err != nil {
 		return err
 	}
-	value, extra := rec.Encode(), l.a.Extra(rec)
-	if value == l.published && l.h.ID() != 0 && !l.verify { // extra follows from value
+	value, extra := rec.Encode(), l.a.Extra(rec, host6)
+	if value == l.published && slices.Equal(extra, l.extra) && l.h.ID() != 0 && !l.verify {
 		return nil
 	}
 	l.mayHold = true
@@ -312,7 +317,7 @@ func (l *loop) startWatch(ctx context.Context) {
 	opts := []clientv3.OpOption{clientv3.WithRev(l.h.Rev() + 1)}
 	key := l.a.key
 	if len(l.a.extra) > 0 {
-		key = l.a.key[:strings.LastIndexByte(l.a.key, '/')+1]
+		key = l.a.svcKey
 		opts = append(opts, clientv3.WithPrefix())
 	}
 	l.watch = l.cli.Watch(wctx, key, opts...)

@@ -56,6 +56,9 @@ followed container (another container ID is announced as usual). SIGUSR1 (sv 1) 
 both files at once; they are also re-read on every container state change and checked
 every second. DIR may not exist yet.
 
+With --host6 or --announce-as6 the instance is dual-stack: NAME/INSTANCE/ipv4 and
+NAME/INSTANCE/ipv6 in place of NAME/INSTANCE, so INSTANCE.NAME.DOMAIN answers A and AAAA.
+
 --named-port metrics=9100 also announces that port at _metrics._tcp.NAME.DOMAIN (SRV, key
 NAME/_tcp/_metrics/INSTANCE); --image and --tag put the instance's TXT record (key
 NAME/_txt/INSTANCE, text "instance=INSTANCE image=REF tags=a,b"). They go and come with the
@@ -116,6 +119,8 @@ func New(stderr io.Writer, reload <-chan struct{}) *cobra.Command {
 	f.StringVar(&cfg.Instance, "instance", "", "last label of the key and of the SRV target (default: short host name, lowercased)")
 	f.StringVar(&cfg.AnnounceAs, "announce-as", announce.DefaultAnnounceAs, "address to announce: public, private or container; public6 or private6 for IPv6 (see the rules above)")
 	f.StringVar(&cfg.Host, "host", "", "explicit address (IP or host name); overrides --announce-as")
+	f.StringVar(&cfg.AnnounceAs6, "announce-as6", "", "dual stack: also announce this IPv6 address, public6 or private6 (keys INSTANCE/ipv4 and INSTANCE/ipv6)")
+	f.StringVar(&cfg.Host6, "host6", "", "dual stack: explicit IPv6 address announced beside the IPv4 one; overrides --announce-as6")
 	f.StringVar(&cfg.PublicInterface, "public-interface", "", "interface whose address is public (default: the IPv4 default route's; the IPv6 one's for public6)")
 	f.StringVar(&cfg.PrivateInterface, "private-interface", "", "interface whose address is private (default: see the rule above)")
 	f.StringVar(&cfg.Container, "container", "", "Docker container to follow (default: --name)")

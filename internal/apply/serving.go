@@ -144,6 +144,9 @@ func newRecordCheck(svc spec.Service, instance string, port int) (*recordCheck, 
 	if err != nil {
 		return nil, fmt.Errorf("cannot wait for the record of %s: %w", svc.Name, err)
 	}
+	if svc.Dual() { // the IPv4 record; the IPv6 one comes in the same transaction
+		key = skydns.FamilyKey(key, skydns.FamilyIPv4)
+	}
 	cfg := etcdclient.Config{Endpoints: svc.EtcdEndpoints, CACert: svc.EtcdCACert, Cert: svc.EtcdCert, Key: svc.EtcdKey, User: svc.EtcdUser}
 	if svc.EtcdPasswordFile != "" {
 		b, err := os.ReadFile(svc.EtcdPasswordFile)

@@ -116,6 +116,8 @@ type runData struct {
 	AnnounceHost       string // ANNOUNCE_IP='HOST', when the host option sets it
 	PublishAnnounce    bool
 	Publish6           bool // the published host address is IPv6: -p "[ADDR]":...
+	// Dual stack: ANNOUNCE_IP6=$ALIAS or ='HOST6', published beside ANNOUNCE_IP.
+	Announce6Alias, Announce6Host string
 	// EnvFilePath is the tree's env file (0600, root only), when env is set: env values stay
 	// off docker's argv (readable in /proc by every user) and out of the 0755 run script.
 	EnvFilePath    string
@@ -193,7 +195,11 @@ const RecordKeyLine = "# record: "
 
 // RecordKey is the etcd key of the record s's announcer keeps.
 func RecordKey(s spec.Service) (string, error) {
-	return skydns.InstanceKey(defaults.Prefix, s.Domain, s.AnnounceName, s.Instance)
+	k, err := skydns.InstanceKey(defaults.Prefix, s.Domain, s.AnnounceName, s.Instance)
+	if err == nil && s.Dual() {
+		k = skydns.FamilyKey(k, skydns.FamilyIPv4)
+	}
+	return k, err
 }
 
 // EnvPath is the env file inside a tree: env's KEY=VALUE lines for docker run --env-file,
@@ -300,6 +306,16 @@ func Render(s spec.Service) (tree.Tree, error) {
 		}
 	}
 	d.Publish6 = s.PublishIPv6()
+	if s.Dual() && s.Host6 != "" {
+		d.Announce6Host = s.Host6
+	} else if s.Dual() {
+		for _, l := range lookups(s) {
+			if l.Kind == s.AnnounceAs6 {
+				used[l.Var] = true
+				d.Announce6Alias = l.Var
+			}
+		}
+	}
 	for _, l := range lookups(s) {
 		if used[l.Var] {
 			d.Lookups = append(d.Lookups, l)

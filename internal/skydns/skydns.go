@@ -8,6 +8,13 @@
 //	S/_tcp/_PORT/I    {"host":ADDR,"port":Q,"group":"_PORT._tcp.NAME"}  SRV of _PORT._tcp.NAME.DOMAIN
 //	S/_txt/I          {"text":"instance=I image=REF tags=a,b","group":"NAME"}  TXT of NAME.DOMAIN
 //
+// A dual-stack instance (an IPv4 and an IPv6 address) has two records in place of each
+// of its address records, one per family: S/I/ipv4 and S/I/ipv6 (and
+// S/_tcp/_PORT/I/ipv4, .../ipv6). INSTANCE.NAME.DOMAIN then answers A and AAAA, and
+// NAME.DOMAIN's SRV lists the instance once per family (targets ipv4.I... and ipv6.I...).
+// They cannot share the key S/I: CoreDNS reads a key's children in place of the key
+// itself, so S/I beside S/I/ipv6 would answer no A.
+//
 // CoreDNS answers a name with its whole subtree, so the named-port records would also
 // answer NAME.DOMAIN (a second SRV per instance, a duplicate A). The group field keeps
 // them apart: CoreDNS returns only the records whose group is that of the shallowest
@@ -75,6 +82,16 @@ const (
 	tcpLabel  = "_tcp"
 	textLabel = "_txt"
 )
+
+// Families of a dual-stack instance's records: the last label of their keys.
+const (
+	FamilyIPv4 = "ipv4"
+	FamilyIPv6 = "ipv6"
+)
+
+// FamilyKey returns the key of one family's record of a dual-stack instance whose
+// single-stack key is key.
+func FamilyKey(key, family string) string { return key + "/" + family }
 
 // PortNameRule says what a port name may be, for error messages.
 const PortNameRule = "use 1 to 15 lowercase letters, digits and '-' with at least one letter, not starting or ending with '-' (RFC 6335), e.g. metrics"
@@ -207,13 +224,27 @@ func InstanceKey(prefix, domain, name, instance string) (string, error) {
 // SplitKey returns the service name and instance of a key directly below
 // ServiceKey(prefix, domain, name), e.g. /skydns/com/example/prod/s/web/host-1 gives
 // ("web", "host-1"). ok is false for keys of any other shape (the named-port and TXT
-// records among them).
+// records among them, and a dual-stack instance's: see SplitFamilyKey).
 func SplitKey(prefix, domain, key string) (name, instance string, ok bool) {
 	name, instance, ok = splitService(prefix, domain, key)
 	if !ok || !dnsname.IsLabel(instance) {
 		return "", "", false
 	}
 	return name, instance, true
+}
+
+// SplitFamilyKey is SplitKey for an instance record of either shape: S/I gives family
+// "", S/I/ipv4 and S/I/ipv6 give their family.
+func SplitFamilyKey(prefix, domain, key string) (name, instance, family string, ok bool) {
+	name, rest, ok := splitService(prefix, domain, key)
+	if !ok {
+		return "", "", "", false
+	}
+	instance, family, _ = strings.Cut(rest, "/")
+	if !dnsname.IsLabel(instance) || (family != "" && family != FamilyIPv4 && family != FamilyIPv6) {
+		return "", "", "", false
+	}
+	return name, instance, family, true
 }
 
 // SplitPortKey is SplitKey for named-port records: .../s/web/_tcp/_metrics/host-1 gives

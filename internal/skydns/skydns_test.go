@@ -110,3 +110,19 @@ func TestMetaText(t *testing.T) {
 		t.Fatalf("Decode of a TXT record: %v", err)
 	}
 }
+
+func TestSplitFamilyKey(t *testing.T) {
+	const p, d = "/skydns", "s.prod.example.com"
+	k, _ := InstanceKey(p, d, "web", "h1")
+	for key, want := range map[string]string{k: "", FamilyKey(k, FamilyIPv4): "ipv4", FamilyKey(k, FamilyIPv6): "ipv6"} {
+		name, inst, fam, ok := SplitFamilyKey(p, d, key)
+		if !ok || name != "web" || inst != "h1" || fam != want {
+			t.Errorf("SplitFamilyKey(%q) = %q %q %q %v, want family %q", key, name, inst, fam, ok, want)
+		}
+	}
+	for _, key := range []string{k + "/ipv5", k + "/ipv4/x", "/skydns/com/example/prod/s/web/_txt/h1", "/skydns/com/example/prod/s/web/_tcp/_m/h1"} {
+		if _, _, _, ok := SplitFamilyKey(p, d, key); ok {
+			t.Errorf("SplitFamilyKey(%q) ok, want not", key)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"net/url"
 	"path"
 	"regexp"
@@ -219,6 +220,34 @@ func checkHost(t target) error {
 	}
 	if t.s.AnnounceAs == AnnounceContainer {
 		return optErr(ErrBadValue, "host", "%q cannot be used with announce_as container, which announces the container's own address: drop host or announce as public or private", t.s.Host)
+	}
+	return nil
+}
+
+// checkDual checks announce_as6 and host6: the IPv6 half of a dual-stack instance, whose
+// other half is an IPv4 address.
+func checkDual(t target) error {
+	v := t.str()
+	if v == "" {
+		return nil
+	}
+	name := t.opt.Name
+	if name == "announce_as6" && !slices.Contains(t.opt.choices, v) {
+		return optErr(ErrBadValue, name, "%q is not one of %s", v, strings.Join(t.opt.choices, ", "))
+	}
+	if ip, err := netip.ParseAddr(v); name == "host6" && (err != nil || !ip.Is6() || ip.Is4In6() || ip.Zone() != "") {
+		return optErr(ErrBadValue, name, "%q is not an IPv6 address: write it without brackets or zone, e.g. fd00::5", v)
+	}
+	ip := net.ParseIP(t.s.Host)
+	switch {
+	case t.s.Announce == 0 && !t.bad["announce"]:
+		return optErr(ErrBadValue, name, "%q is set without announce: set announce too", v)
+	case t.s.Host != "" && (ip == nil || ip.To4() == nil):
+		return optErr(ErrBadValue, name, "%q with host %q: a dual-stack instance's host is its IPv4 address; put the IPv6 one in host6", v, t.s.Host)
+	case t.s.Host == "" && t.s.AnnounceAs != AnnouncePublic && t.s.AnnounceAs != AnnouncePrivate:
+		return optErr(ErrBadValue, name, "%q with announce_as %s: a dual-stack instance announces an IPv4 address (announce_as public or private, or host) beside the IPv6 one", v, t.s.AnnounceAs)
+	case t.s.StartFirst():
+		return optErr(ErrBadValue, name, "%q with update start-first: a start-first update of a dual-stack instance is not supported; use update stop-first", v)
 	}
 	return nil
 }

@@ -138,8 +138,9 @@ func TestOptions_Declared(t *testing.T) {
 	// Options that take effect only with others: their choices and ranges are tried with
 	// these set too.
 	companions := map[string]map[string]any{
-		"update":      {"announce": 80, "announce_as": "container"},
-		"update_port": {"update": "start-first"},
+		"update":       {"announce": 80, "announce_as": "container"},
+		"update_port":  {"update": "start-first"},
+		"announce_as6": {"announce": 80},
 	}
 	with := func(name string, m map[string]any) map[string]any {
 		for k, v := range companions[name] {

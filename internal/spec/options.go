@@ -219,6 +219,14 @@ var optionTable = []Option{
 				"for I(announce_as) C(public), C(private), C(public6) or C(private6) (a NAT or multi-homed host). " +
 				"An IPv6 address is written without brackets (C(fd00::5)) and answered as AAAA.",
 			"Not with I(announce_as=container)."}},
+	{Name: "announce_as6", Kind: KindString, check: checkDual, choices: []string{AnnouncePublic6, AnnouncePrivate6},
+		help: "dual stack: also publish on and announce the host's IPv6 address, public6 or private6",
+		doc: []string{"Dual stack: besides the IPv4 address of I(announce_as) (C(public) or C(private)) or I(host), also publish the container on the host's IPv6 address " +
+			"(C(-p [ADDR]:announce:port)) and announce it, so that C(NAME.DOMAIN) and C(INSTANCE.NAME.DOMAIN) answer both A and AAAA. " +
+			"The instance's records are then C(INSTANCE/ipv4) and C(INSTANCE/ipv6) (SRV lists the instance once per family). Only with I(announce); not with I(update=start-first)."}},
+	{Name: "host6", Kind: KindString, check: checkDual,
+		help: "dual stack: explicit IPv6 address, instead of the one announce_as6 discovers",
+		doc:  []string{"Dual stack with an explicit IPv6 address (C(fd00::5), no brackets), instead of the one I(announce_as6) discovers; see I(announce_as6)."}},
 	{Name: "public_interface", Kind: KindString, check: iface,
 		help: "interface to take the public address from",
 		doc:  []string{"Interface to take the public address from (default chosen automatically)."}},

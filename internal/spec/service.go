@@ -129,7 +129,11 @@ type Service struct {
 	// Host is the address to publish the container on and announce, instead of the one
 	// discovered for announce_as (public or private): a NAT or multi-homed host, or a
 	// loopback address on a single machine.
-	Host             string `json:"host,omitempty"`
+	Host string `json:"host,omitempty"`
+	// Host6 or AnnounceAs6 (public6 or private6) make the instance dual-stack: also
+	// published on and announced with an IPv6 address (Dual).
+	Host6            string `json:"host6,omitempty"`
+	AnnounceAs6      string `json:"announce_as6,omitempty"`
 	PublicInterface  string `json:"public_interface,omitempty"`
 	PrivateInterface string `json:"private_interface,omitempty"`
 	EtcdCACert       string `json:"etcd_cacert,omitempty"`
@@ -160,6 +164,10 @@ func (s Service) PublishIPv6() bool {
 	}
 	return s.AnnounceAs == AnnouncePublic6 || s.AnnounceAs == AnnouncePrivate6
 }
+
+// Dual reports whether the instance is dual-stack: an IPv6 address published and
+// announced beside the IPv4 one.
+func (s Service) Dual() bool { return s.Announce != 0 && (s.Host6 != "" || s.AnnounceAs6 != "") }
 
 // Word is one word of Args: its parts concatenated.
 type Word []Part
