@@ -167,58 +167,67 @@ func (c *Client) ContainerLogs(ctx context.Context, name string, tail int) (io.R
 	}
 	// A container with a TTY has one raw stream, said so by the Content-Type since API
 	// 1.42; any other has stdout and stderr in frames, as every engine sent before.
-	if resp.Header.Get("Content-Type") == "application/vnd.docker.raw-stream" {
-		return resp.Body, nil
-	}
-	return &demux{r: bufio.NewReader(resp.Body), c: resp.Body, name: name}, nil
+	raw := resp.Header.Get("Content-Type") == "application/vnd.docker.raw-stream"
+	return &logReader{r: bufio.NewReader(resp.Body), c: resp.Body, name: name, raw: raw}, nil
 }
 
-// demux reads the payload of Docker's multiplexed stream: frames of an 8-byte header
-// (stream: 0 stdin, 1 stdout, 2 stderr, 3 an engine error; 3 zero bytes; a big-endian
-// uint32 length) and that many bytes.
-type demux struct {
+// logReader reads a log: the raw stream as it is, else the payload of Docker's
+// multiplexed stream: frames of an 8-byte header (stream: 0 stdin, 1 stdout, 2 stderr,
+// 3 an engine error; 3 zero bytes; a big-endian uint32 length) and that many bytes. Its
+// errors name the container.
+type logReader struct {
 	r    *bufio.Reader
 	c    io.Closer
 	name string
+	raw  bool
 	left uint32 // payload bytes left in the current frame
 	err  error
 }
 
-func (d *demux) Read(p []byte) (int, error) {
-	for d.left == 0 {
-		if d.err != nil {
-			return 0, d.err
+func (l *logReader) Read(p []byte) (int, error) {
+	if l.raw {
+		n, err := l.r.Read(p)
+		return n, l.named(err)
+	}
+	for l.left == 0 {
+		if l.err != nil {
+			return 0, l.err
 		}
 		var h [8]byte
-		if _, err := io.ReadFull(d.r, h[:]); err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				err = fmt.Errorf("cannot read the log of container %s: truncated frame header", d.name)
-			}
-			d.err = err
+		if _, err := io.ReadFull(l.r, h[:]); err != nil {
+			l.err = l.named(err)
 			continue
 		}
 		n := binary.BigEndian.Uint32(h[4:])
 		switch h[0] {
 		case 0, 1, 2:
-			d.left = n
+			l.left = n
 		case 3:
-			msg, _ := io.ReadAll(io.LimitReader(d.r, int64(n)))
-			d.err = fmt.Errorf("cannot read the log of container %s: %s", d.name, strings.TrimSpace(string(msg)))
+			msg, _ := io.ReadAll(io.LimitReader(l.r, int64(n)))
+			l.err = l.named(errors.New(strings.TrimSpace(string(msg))))
 		default:
-			d.err = fmt.Errorf("cannot read the log of container %s: not a multiplexed stream (frame type %d)", d.name, h[0])
+			l.err = l.named(fmt.Errorf("not a multiplexed stream (frame type %d)", h[0]))
 		}
 	}
-	if uint32(len(p)) > d.left {
-		p = p[:d.left]
+	if uint32(len(p)) > l.left {
+		p = p[:l.left]
 	}
-	n, err := d.r.Read(p)
-	d.left -= uint32(n)
-	if errors.Is(err, io.EOF) && d.left > 0 {
-		err = fmt.Errorf("cannot read the log of container %s: %w", d.name, io.ErrUnexpectedEOF)
+	n, err := l.r.Read(p)
+	l.left -= uint32(n)
+	if errors.Is(err, io.EOF) && l.left > 0 {
+		err = io.ErrUnexpectedEOF
 	}
-	return n, err
+	return n, l.named(err)
 }
 
-func (d *demux) Close() error {
-	return d.c.Close()
+// named says whose log err is about; nil and io.EOF stay as they are.
+func (l *logReader) named(err error) error {
+	if err == nil || err == io.EOF {
+		return err
+	}
+	return fmt.Errorf("cannot read the log of container %s: %w", l.name, err)
+}
+
+func (l *logReader) Close() error {
+	return l.c.Close()
 }
