@@ -33,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // DefaultHost is the engine's address when DOCKER_HOST is unset.
@@ -152,6 +153,7 @@ func newClient(host string, tc *tls.Config) (*Client, error) {
 			return nil, fmt.Errorf("cannot use DOCKER_HOST %q: no host (want tcp://host:port)", host)
 		}
 		tr.Proxy = http.ProxyFromEnvironment
+		tr.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 		c.base = "http://" + addr
 		if tc != nil {
 			tr.TLSClientConfig = tc
@@ -219,6 +221,13 @@ func (c *Client) apiVersion(ctx context.Context) (string, error) {
 	}
 	c.version = v
 	return v, nil
+}
+
+// negotiated returns the API version in use ("" before the first request).
+func (c *Client) negotiated() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.version
 }
 
 // olderThan reports whether API version a ("1.41") is older than b.

@@ -229,22 +229,23 @@ func frame(stream byte, s string) string {
 }
 
 func TestClient_ContainerLogs(t *testing.T) {
+	const raw, multiplexed = "application/vnd.docker.raw-stream", "application/vnd.docker.multiplexed-stream"
 	tests := []struct {
-		name, contentType, body, want, wantErr string
+		name, version, contentType, body, want, wantErr string
 	}{
-		{name: "multiplexed", contentType: "application/vnd.docker.multiplexed-stream",
+		{name: "multiplexed", version: "1.47", contentType: multiplexed,
 			body: frame(1, "out 1\n") + frame(2, "err 1\n") + frame(1, "out 2\n"), want: "out 1\nerr 1\nout 2\n"},
-		{name: "multiplexed before API 1.42", contentType: "", body: frame(2, "x") + frame(1, ""), want: "x"},
-		{name: "tty", contentType: "application/vnd.docker.raw-stream", body: "raw\r\n", want: "raw\r\n"},
-		{name: "ErrEngine", contentType: "", body: frame(1, "a") + frame(3, "log driver failed\n"), want: "a",
+		{name: "multiplexed said raw before API 1.42", version: "1.41", contentType: raw, body: frame(2, "x") + frame(1, ""), want: "x"},
+		{name: "tty", version: "1.47", contentType: raw, body: "raw\r\n", want: "raw\r\n"},
+		{name: "ErrEngine", version: "1.47", contentType: multiplexed, body: frame(1, "a") + frame(3, "log driver failed\n"), want: "a",
 			wantErr: "cannot read the log of container web: log driver failed"},
-		{name: "ErrTruncated", contentType: "", body: frame(1, "abc")[:9], want: "a", wantErr: "unexpected EOF"},
+		{name: "ErrTruncated", version: "1.47", contentType: multiplexed, body: frame(1, "abc")[:9], want: "a", wantErr: "unexpected EOF"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := fakeEngine(t, "1.47", func(w http.ResponseWriter, r *http.Request) {
+			c := fakeEngine(t, tt.version, func(w http.ResponseWriter, r *http.Request) {
 				q := r.URL.Query()
-				if r.URL.Path != "/v1.47/containers/web/logs" || q.Get("stdout") != "1" || q.Get("stderr") != "1" || q.Get("tail") != "20" {
+				if r.URL.Path != "/v"+tt.version+"/containers/web/logs" || q.Get("stdout") != "1" || q.Get("stderr") != "1" || q.Get("tail") != "20" {
 					t.Errorf("request %s", r.URL)
 				}
 				w.Header().Set("Content-Type", tt.contentType)

@@ -165,9 +165,10 @@ func (c *Client) ContainerLogs(ctx context.Context, name string, tail int) (io.R
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the log of container %s: %w", name, err)
 	}
-	// A container with a TTY has one raw stream, said so by the Content-Type since API
-	// 1.42; any other has stdout and stderr in frames, as every engine sent before.
-	raw := resp.Header.Get("Content-Type") == "application/vnd.docker.raw-stream"
+	// A container with a TTY has one raw stream, any other stdout and stderr in frames.
+	// The Content-Type says which since API 1.42; before, it said raw-stream for both,
+	// and the frames are what every caller of the SDK read.
+	raw := resp.Header.Get("Content-Type") == "application/vnd.docker.raw-stream" && !olderThan(c.negotiated(), "1.42")
 	return &logReader{r: bufio.NewReader(resp.Body), c: resp.Body, name: name, raw: raw}, nil
 }
 
