@@ -2,6 +2,8 @@ package dockerapi
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -10,11 +12,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rundock/rundock/internal/testenv"
 )
 
 // fakeEngine serves handler on a unix socket in a temporary directory, answering
@@ -397,5 +402,90 @@ func TestFromEnv(t *testing.T) {
 			}
 			c.Close()
 		})
+	}
+}
+
+func TestFromEnv_TLS(t *testing.T) {
+	// DOCKER_CERT_PATH holds ca.pem, cert.pem and key.pem, as the Docker docs lay it out.
+	dir := t.TempDir()
+	ca := testenv.NewCA(t, t.TempDir(), "docker-ca")
+	cli, srvPair := ca.Client(t, "rundock"), ca.Server(t, "dockerd")
+	for name, src := range map[string]string{"ca.pem": ca.CertFile, "cert.pem": cli.Cert, "key.pem": cli.Key} {
+		if err := os.Link(src, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srvCert, err := tls.LoadX509KeyPair(srvPair.Cert, srvPair.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(ca.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+			t.Errorf("request without a client certificate")
+		}
+		if r.URL.Path == "/_ping" {
+			w.Header().Set("Api-Version", "1.47")
+			return
+		}
+		io.WriteString(w, `[{"Id":"a1","Names":["/web"]}]`)
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{srvCert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	srv.StartTLS()
+	defer srv.Close()
+
+	t.Setenv("DOCKER_HOST", "tcp://"+srv.Listener.Addr().String())
+	t.Setenv("DOCKER_TLS_VERIFY", "1")
+	t.Setenv("DOCKER_CERT_PATH", dir)
+	t.Setenv("DOCKER_API_VERSION", "")
+	c, err := FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	list, err := c.ContainerList(context.Background())
+	if err != nil || len(list) != 1 || list[0].ID != "a1" {
+		t.Fatalf("list over TLS: %+v, %v", list, err)
+	}
+
+	// The same engine spoken to without TLS fails rather than falls back.
+	t.Setenv("DOCKER_TLS_VERIFY", "")
+	t.Setenv("DOCKER_CERT_PATH", "")
+	plain, err := FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if _, err := plain.ContainerList(context.Background()); err == nil {
+		t.Fatal("plain HTTP to a TLS engine succeeded")
+	}
+}
+
+func TestFromEnv_APIVersion(t *testing.T) {
+	var got string
+	c := fakeEngine(t, "1.47", func(w http.ResponseWriter, r *http.Request) {
+		got = r.URL.Path
+		io.WriteString(w, `[]`)
+	})
+	// A pinned version is used as it is, not the engine's 1.47.
+	t.Setenv("DOCKER_HOST", c.host)
+	t.Setenv("DOCKER_TLS_VERIFY", "")
+	t.Setenv("DOCKER_CERT_PATH", "")
+	t.Setenv("DOCKER_API_VERSION", "1.43")
+	p, err := FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.ContainerList(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got != "/v1.43/containers/json" {
+		t.Fatalf("path %s, want /v1.43/containers/json", got)
 	}
 }
