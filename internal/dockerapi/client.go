@@ -152,6 +152,9 @@ func newClient(host string, tc *tls.Config) (*Client, error) {
 		if u.Hostname() == "" {
 			return nil, fmt.Errorf("cannot use DOCKER_HOST %q: no host (want tcp://host:port)", host)
 		}
+		if u.Path != "" && u.Path != "/" {
+			return nil, fmt.Errorf("cannot use DOCKER_HOST %q: an engine under a path prefix is not supported (want tcp://host:port)", host)
+		}
 		tr.Proxy = http.ProxyFromEnvironment
 		tr.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 		c.base = "http://" + addr

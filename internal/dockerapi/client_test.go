@@ -381,6 +381,7 @@ func TestFromEnv(t *testing.T) {
 		{name: "tcp without port", host: "tcp://docker.example.com"},
 		{name: "ErrScheme", host: "ssh://me@host", wantErr: "only unix:// and tcp://"},
 		{name: "ErrNoPath", host: "unix://", wantErr: "no socket path"},
+		{name: "ErrPathPrefix", host: "tcp://h:2375/docker", wantErr: "path prefix"},
 		{name: "ErrUnverifiedTLS", host: "tcp://h:2376", certPath: "/nonexistent", wantErr: "DOCKER_TLS_VERIFY"},
 		{name: "ErrNoCerts", host: "tcp://h:2376", tlsVerify: "1", certPath: "/nonexistent", wantErr: "cannot read the Docker CA certificate"},
 	}
