@@ -24,11 +24,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/client"
 	"github.com/rundock/rundock/bench/internal/measure"
+	"github.com/rundock/rundock/internal/dockerapi"
 	"github.com/rundock/rundock/internal/skydns"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -44,7 +41,7 @@ type bench struct {
 	prefix    string
 	log       *slog.Logger
 	etcd      *clientv3.Client
-	docker    *client.Client
+	docker    *dockerapi.Client
 	dns       *net.Resolver
 
 	mu    sync.Mutex
@@ -76,7 +73,7 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
-	b.docker, err = client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	b.docker, err = dockerapi.FromEnv()
 	if err != nil {
 		fatal(err)
 	}
@@ -234,12 +231,9 @@ func row(what string, d measure.Durations) string {
 
 // waitNotRunning waits up to 15 s until ctr no longer runs (or Docker gives up waiting).
 func (b *bench) waitNotRunning(ctx context.Context, ctr string) {
-	waitC, errC := b.docker.ContainerWait(ctx, ctr, container.WaitConditionNotRunning)
-	select {
-	case <-waitC:
-	case <-errC:
-	case <-time.After(15 * time.Second):
-	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	b.docker.ContainerWait(ctx, ctr)
 }
 
 // startStop: docker start -> record, then docker stop or docker kill -> gone.
@@ -257,8 +251,8 @@ func (b *bench) startStop(ctx context.Context) []string {
 		w.drain()
 		evs.drain()
 		t0 := time.Now()
-		if err := b.docker.ContainerStart(ctx, ctr, container.StartOptions{}); err != nil {
-			fatal(fmt.Errorf("cannot start %s: %w", ctr, err))
+		if err := b.docker.ContainerStart(ctx, ctr); err != nil {
+			fatal(err)
 		}
 		dnsUp := make(chan time.Duration, 1)
 		go func() { dnsUp <- measure.WaitDNS(ctx, b.dns, fqdn, true, t0) }()
@@ -278,13 +272,12 @@ func (b *bench) startStop(ctx context.Context) []string {
 		go func() { dnsGone <- measure.WaitDNS(ctx, b.dns, fqdn, false, t1) }()
 		var err error
 		if i%2 == 0 {
-			timeout := 10
-			err = b.docker.ContainerStop(ctx, ctr, container.StopOptions{Timeout: &timeout})
+			err = b.docker.ContainerStop(ctx, ctr, 10)
 		} else {
 			err = b.docker.ContainerKill(ctx, ctr, "KILL")
 		}
 		if err != nil {
-			fatal(fmt.Errorf("cannot stop %s: %w", ctr, err))
+			fatal(err)
 		}
 		g := w.next(false, t1, 10*time.Second)
 		gd := <-dnsGone
@@ -321,8 +314,8 @@ func (b *bench) health(ctx context.Context) []string {
 		w.drain()
 		evs.drain()
 		t0 := time.Now()
-		if err := b.docker.ContainerStart(ctx, ctr, container.StartOptions{}); err != nil {
-			fatal(fmt.Errorf("cannot start %s: %w", ctr, err))
+		if err := b.docker.ContainerStart(ctx, ctr); err != nil {
+			fatal(err)
 		}
 		d := w.next(true, t0, 20*time.Second)
 		if d >= 0 {
@@ -438,14 +431,9 @@ func (b *bench) crashLoop(ctx context.Context) []string {
 	var starts atomic.Int64
 	go func() {
 		for cctx.Err() == nil {
-			b.docker.ContainerStart(cctx, ctr, container.StartOptions{})
+			b.docker.ContainerStart(cctx, ctr)
 			starts.Add(1)
-			waitC, errC := b.docker.ContainerWait(cctx, ctr, container.WaitConditionNotRunning)
-			select {
-			case <-waitC:
-			case <-errC:
-			case <-cctx.Done():
-			}
+			b.docker.ContainerWait(cctx, ctr)
 			time.Sleep(time.Second)
 		}
 	}()
@@ -500,15 +488,21 @@ func (b *bench) loopKill(ctx context.Context, n int) []string {
 // dockerEvents collects the container's events with Docker's own timestamps.
 type dockerEvents struct {
 	mu  sync.Mutex
-	got []events.Message
+	got []dockerapi.Message
 	ch  chan struct{}
 }
 
 func (b *bench) dockerEvents(ctx context.Context, ctr string) *dockerEvents {
 	d := &dockerEvents{ch: make(chan struct{}, 64)}
-	msgs, _ := b.docker.Events(ctx, events.ListOptions{Filters: filters.NewArgs(filters.Arg("container", ctr), filters.Arg("type", "container"))})
+	msgs, errs := b.docker.Events(ctx, map[string][]string{"container": {ctr}, "type": {"container"}})
 	go func() {
-		for m := range msgs {
+		for {
+			var m dockerapi.Message
+			select {
+			case m = <-msgs:
+			case <-errs:
+				return
+			}
 			d.mu.Lock()
 			d.got = append(d.got, m)
 			d.mu.Unlock()
@@ -534,7 +528,7 @@ func (d *dockerEvents) when(action string, timeout time.Duration) time.Time {
 	for time.Now().Before(deadline) {
 		d.mu.Lock()
 		for _, m := range d.got {
-			if string(m.Action) == action {
+			if m.Action == action {
 				d.mu.Unlock()
 				return time.Unix(0, m.TimeNano)
 			}

@@ -8,11 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker/docker/client"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/rundock/rundock/internal/backoff"
 	"github.com/rundock/rundock/internal/container"
+	"github.com/rundock/rundock/internal/dockerapi"
 	"github.com/rundock/rundock/internal/etcdclient"
 	"github.com/rundock/rundock/internal/lease"
 )
@@ -90,7 +90,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 		l.st, l.known = container.State{Exists: true, Running: true, Reason: "not watched"}, true
 		states = nil
 	case states == nil:
-		dc, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+		dc, err := dockerapi.FromEnv()
 		if err != nil {
 			return fmt.Errorf("cannot create docker client: %w", err)
 		}

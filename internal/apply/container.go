@@ -1,19 +1,15 @@
 package apply
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/client"
-	"github.com/docker/docker/errdefs"
-	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/rundock/rundock/internal/dockerapi"
 )
 
 // Containers is what apply needs from the container engine. The default talks to the
@@ -63,12 +59,16 @@ func (c Container) Serving() bool {
 	return c.Running && (c.Health == "" || c.Health == "healthy")
 }
 
-// DockerContainers is Containers over the Docker Engine API (negotiating the API version,
-// as the engine may be older than the client).
+// DockerContainers is Containers over the Docker Engine API (its version negotiated
+// once per process, as the engine may be older than the client).
 type DockerContainers struct{}
 
-func (DockerContainers) client() (*client.Client, error) {
-	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+// dockerClient is the process's one client: a run asks many questions of the engine,
+// and each would otherwise pay for a connection and a version negotiation.
+var dockerClient = sync.OnceValues(dockerapi.FromEnv)
+
+func (DockerContainers) client() (*dockerapi.Client, error) {
+	c, err := dockerClient()
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to the Docker engine: %w", err)
 	}
@@ -81,20 +81,19 @@ func (d DockerContainers) State(ctx context.Context, name string) (string, error
 	if err != nil {
 		return "", err
 	}
-	defer c.Close()
 	info, err := c.ContainerInspect(ctx, name)
-	if errdefs.IsNotFound(err) {
+	if dockerapi.IsNotFound(err) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("cannot inspect container %s: %w", name, err)
+		return "", err
 	}
 	if info.State == nil {
 		return "unknown", nil
 	}
-	s := string(info.State.Status)
+	s := info.State.Status
 	if info.State.Health != nil {
-		s += "," + string(info.State.Health.Status)
+		s += "," + info.State.Health.Status
 	}
 	return s, nil
 }
@@ -105,13 +104,12 @@ func (d DockerContainers) Inspect(ctx context.Context, name string) (Container, 
 	if err != nil {
 		return Container{}, err
 	}
-	defer c.Close()
 	info, err := c.ContainerInspect(ctx, name)
-	if errdefs.IsNotFound(err) {
+	if dockerapi.IsNotFound(err) {
 		return Container{}, nil
 	}
 	if err != nil {
-		return Container{}, fmt.Errorf("cannot inspect container %s: %w", name, err)
+		return Container{}, err
 	}
 	out := Container{ID: info.ID, Image: info.Image}
 	if info.Config != nil {
@@ -124,18 +122,18 @@ func (d DockerContainers) Inspect(ctx context.Context, name string) (Container, 
 					if out.Ports == nil {
 						out.Ports = map[string]int{}
 					}
-					out.Ports[string(p)] = n
+					out.Ports[p] = n
 					break
 				}
 			}
 		}
 	}
 	if info.State != nil {
-		out.Status = string(info.State.Status)
+		out.Status = info.State.Status
 		out.Running = info.State.Running
 		out.Started, _ = time.Parse(time.RFC3339Nano, info.State.StartedAt)
 		if h := info.State.Health; h != nil {
-			out.Health = string(h.Status)
+			out.Health = h.Status
 			if n := len(h.Log); n > 0 {
 				out.HealthLog = strings.TrimSpace(h.Log[n-1].Output)
 			}
@@ -150,34 +148,24 @@ func (d DockerContainers) ImageID(ctx context.Context, ref string) (string, erro
 	if err != nil {
 		return "", err
 	}
-	defer c.Close()
 	info, err := c.ImageInspect(ctx, ref)
-	if errdefs.IsNotFound(err) {
+	if dockerapi.IsNotFound(err) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("cannot inspect image %s: %w", ref, err)
+		return "", err
 	}
 	return info.ID, nil
 }
 
-// Pull implements Containers: it reads the pull's progress stream to the end, where a
-// failure of the registry shows.
+// Pull implements Containers: it returns when the pull has ended, with the failure the
+// registry reported, if any.
 func (d DockerContainers) Pull(ctx context.Context, ref string) error {
 	c, err := d.client()
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	rc, err := c.ImagePull(ctx, ref, image.PullOptions{})
-	if err != nil {
-		return fmt.Errorf("cannot pull %s: %w", ref, err)
-	}
-	defer rc.Close()
-	if err := readPullStream(rc); err != nil {
-		return fmt.Errorf("cannot pull %s: %w", ref, err)
-	}
-	return nil
+	return c.ImagePull(ctx, ref)
 }
 
 // List implements Containers.
@@ -186,14 +174,13 @@ func (d DockerContainers) List(ctx context.Context) (map[string]Container, error
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
-	list, err := c.ContainerList(ctx, container.ListOptions{All: true})
+	list, err := c.ContainerList(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("cannot list containers: %w", err)
+		return nil, err
 	}
 	out := map[string]Container{}
 	for _, l := range list {
-		ct := Container{ID: l.ID, Ref: l.Image, Image: l.ImageID, Status: string(l.State), Running: l.State == container.StateRunning}
+		ct := Container{ID: l.ID, Ref: l.Image, Image: l.ImageID, Status: l.State, Running: l.State == "running"}
 		switch {
 		case strings.Contains(l.Status, "(healthy)"):
 			ct.Health = "healthy"
@@ -215,17 +202,16 @@ func (d DockerContainers) Logs(ctx context.Context, name string, n int) (string,
 	if err != nil {
 		return "", err
 	}
-	defer c.Close()
-	rc, err := c.ContainerLogs(ctx, name, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(n)})
+	rc, err := c.ContainerLogs(ctx, name, n)
 	if err != nil {
-		return "", fmt.Errorf("cannot read the log of container %s: %w", name, err)
+		return "", err
 	}
 	defer rc.Close()
-	var b bytes.Buffer
-	if _, err := stdcopy.StdCopy(&b, &b, io.LimitReader(rc, 1<<20)); err != nil {
-		return "", fmt.Errorf("cannot read the log of container %s: %w", name, err)
+	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	if err != nil {
+		return "", err
 	}
-	return strings.TrimRight(b.String(), "\n"), nil
+	return strings.TrimRight(string(b), "\n"), nil
 }
 
 // Remove implements Containers.
@@ -234,10 +220,8 @@ func (d DockerContainers) Remove(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	err = c.ContainerRemove(ctx, name, container.RemoveOptions{Force: true})
-	if err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("cannot remove container %s: %w", name, err)
+	if err := c.ContainerRemove(ctx, name); err != nil && !dockerapi.IsNotFound(err) {
+		return err
 	}
 	return nil
 }

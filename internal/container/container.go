@@ -20,14 +20,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/client"
-	"github.com/docker/go-connections/nat"
-
 	"github.com/rundock/rundock/internal/backoff"
+	"github.com/rundock/rundock/internal/dockerapi"
 )
 
 // State is what the watcher knows about the container.
@@ -57,7 +51,7 @@ type State struct {
 // Up reports whether the container should be announced: running, and healthy when it
 // has a health check.
 func (s State) Up() bool {
-	return s.Exists && s.Running && (s.Health == "" || s.Health == container.Healthy)
+	return s.Exists && s.Running && (s.Health == "" || s.Health == healthy)
 }
 
 // Watcher follows the container Name. Network names the Docker network whose IP is
@@ -69,16 +63,32 @@ type Watcher struct {
 	// Port is a container port ("8080/tcp") whose published host port State.HostPort
 	// reports; "" for none.
 	Port   string
-	Client *client.Client
+	Client *dockerapi.Client
 	Logger *slog.Logger
 }
 
+// Docker's event actions and health states that the watcher reads.
+const (
+	actionStart     = "start"
+	actionDie       = "die"
+	actionStop      = "stop"
+	actionKill      = "kill"
+	actionDestroy   = "destroy"
+	actionPause     = "pause"
+	actionUnpause   = "unpause"
+	actionRename    = "rename"
+	actionHealth    = "health_status" // the filter; events are "health_status: healthy" etc.
+	actionUnhealthy = actionHealth + ": unhealthy"
+
+	healthy       = "healthy"
+	noHealthcheck = "none"
+)
+
 // watchedActions are the events that can change whether the container serves; others
 // (exec_* from health checks, attach, ...) are not subscribed to.
-var watchedActions = []events.Action{
-	events.ActionStart, events.ActionDie, events.ActionStop, events.ActionKill,
-	events.ActionDestroy, events.ActionPause, events.ActionUnPause, events.ActionHealthStatus,
-	events.ActionRename,
+var watchedActions = []string{
+	actionStart, actionDie, actionStop, actionKill, actionDestroy, actionPause, actionUnpause,
+	actionHealth, actionRename,
 }
 
 // Run reports the container's state on out until ctx is done: first the inspected state,
@@ -90,10 +100,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- State) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	args := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)), filters.Arg("container", w.Name))
-	for _, a := range watchedActions {
-		args.Add("event", string(a))
-	}
+	filters := map[string][]string{"type": {"container"}, "container": {w.Name}, "event": watchedActions}
 	var last *State
 	send := func(s State) bool {
 		if last != nil && sameState(*last, s) {
@@ -116,7 +123,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- State) error {
 		delay = bo.Next()
 
 		streamCtx, cancel := context.WithCancel(ctx)
-		msgs, errs := w.Client.Events(streamCtx, events.ListOptions{Filters: args})
+		msgs, errs := w.Client.Events(streamCtx, filters)
 		st, err := w.inspect(ctx)
 		if err != nil {
 			cancel()
@@ -155,7 +162,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- State) error {
 }
 
 // follow applies events until the stream fails; it returns the stream's error.
-func (w *Watcher) follow(ctx context.Context, msgs <-chan events.Message, errs <-chan error, send func(State) bool) error {
+func (w *Watcher) follow(ctx context.Context, msgs <-chan dockerapi.Message, errs <-chan error, send func(State) bool) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -171,7 +178,7 @@ func (w *Watcher) follow(ctx context.Context, msgs <-chan events.Message, errs <
 			}
 			switch effect(m) {
 			case effectDown:
-				if !send(State{ID: m.Actor.ID, Exists: m.Action != events.ActionDestroy, Reason: "event " + describe(m)}) {
+				if !send(State{ID: m.Actor.ID, Exists: m.Action != actionDestroy, Reason: "event " + describe(m)}) {
 					return ctx.Err()
 				}
 			case effectInspect:
@@ -191,10 +198,10 @@ func (w *Watcher) follow(ctx context.Context, msgs <-chan events.Message, errs <
 // matches reports whether m is about the followed container. Docker's container filter
 // matches name prefixes, so following "web" also streams the events of "web-db". A rename
 // matches under its old name too (update start-first renames web.next to web).
-func (w *Watcher) matches(m events.Message) bool {
+func (w *Watcher) matches(m dockerapi.Message) bool {
 	name := strings.TrimPrefix(m.Actor.Attributes["name"], "/")
 	old := strings.TrimPrefix(m.Actor.Attributes["oldName"], "/")
-	return name == w.Name || m.Actor.ID == w.Name || (m.Action == events.ActionRename && old == w.Name) ||
+	return name == w.Name || m.Actor.ID == w.Name || (m.Action == actionRename && old == w.Name) ||
 		(len(w.Name) >= 12 && strings.HasPrefix(m.Actor.ID, w.Name) && strings.Trim(w.Name, "0123456789abcdef") == "")
 }
 
@@ -202,11 +209,11 @@ func (w *Watcher) inspect(ctx context.Context) (State, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	resp, err := w.Client.ContainerInspect(ctx, w.Name)
-	if client.IsErrNotFound(err) {
+	if dockerapi.IsNotFound(err) {
 		return State{Reason: "not found"}, nil
 	}
 	if err != nil {
-		return State{}, fmt.Errorf("cannot inspect container %s: %w", w.Name, err)
+		return State{}, err
 	}
 	st := FromInspect(resp, w.Network)
 	st.HostPort = PublishedPort(resp, w.Port)
@@ -215,11 +222,11 @@ func (w *Watcher) inspect(ctx context.Context) (State, error) {
 
 // PublishedPort returns the host port Docker publishes for the container port port
 // ("8080/tcp"), the first binding's; 0 when port is "" or not published.
-func PublishedPort(resp container.InspectResponse, port string) int {
+func PublishedPort(resp dockerapi.ContainerInfo, port string) int {
 	if port == "" || resp.NetworkSettings == nil {
 		return 0
 	}
-	for _, b := range resp.NetworkSettings.Ports[nat.Port(port)] {
+	for _, b := range resp.NetworkSettings.Ports[port] {
 		if n, err := strconv.Atoi(b.HostPort); err == nil && n > 0 && n <= 65535 {
 			return n
 		}
@@ -229,15 +236,12 @@ func PublishedPort(resp container.InspectResponse, port string) int {
 
 // FromInspect reads the state from an inspect response; network chooses the IP as in
 // Watcher.
-func FromInspect(resp container.InspectResponse, network string) State {
-	st := State{Exists: true}
-	if resp.ContainerJSONBase != nil {
-		st.ID = resp.ID
-	}
-	if resp.ContainerJSONBase != nil && resp.State != nil {
+func FromInspect(resp dockerapi.ContainerInfo, network string) State {
+	st := State{Exists: true, ID: resp.ID}
+	if resp.State != nil {
 		s := resp.State
 		st.Running = s.Running && !s.Paused && !s.Restarting
-		if s.Health != nil && s.Health.Status != container.NoHealthcheck {
+		if s.Health != nil && s.Health.Status != noHealthcheck {
 			st.Health = s.Health.Status
 		}
 		st.Reason = s.Status
@@ -251,7 +255,7 @@ func FromInspect(resp container.InspectResponse, network string) State {
 	return st
 }
 
-func pickIP(nets map[string]*network.EndpointSettings, network string) string {
+func pickIP(nets map[string]*dockerapi.EndpointSettings, network string) string {
 	if network != "" {
 		if ep := nets[network]; ep != nil {
 			return ep.IPAddress
@@ -289,29 +293,28 @@ var terminating = map[string]bool{
 	"3": true, "SIGQUIT": true, "QUIT": true,
 }
 
-func effect(m events.Message) effectKind {
+func effect(m dockerapi.Message) effectKind {
 	switch {
-	case m.Action == events.ActionDie, m.Action == events.ActionStop,
-		m.Action == events.ActionDestroy, m.Action == events.ActionPause,
-		m.Action == events.ActionHealthStatusUnhealthy:
+	case m.Action == actionDie, m.Action == actionStop, m.Action == actionDestroy,
+		m.Action == actionPause, m.Action == actionUnhealthy:
 		return effectDown
-	case m.Action == events.ActionKill:
+	case m.Action == actionKill:
 		if terminating[strings.ToUpper(m.Actor.Attributes["signal"])] {
 			return effectDown
 		}
 		return effectNone
-	case m.Action == events.ActionStart, m.Action == events.ActionUnPause, m.Action == events.ActionRename,
-		strings.HasPrefix(string(m.Action), string(events.ActionHealthStatus)):
+	case m.Action == actionStart, m.Action == actionUnpause, m.Action == actionRename,
+		strings.HasPrefix(m.Action, actionHealth):
 		return effectInspect
 	}
 	return effectNone
 }
 
-func describe(m events.Message) string {
+func describe(m dockerapi.Message) string {
 	if s := m.Actor.Attributes["signal"]; s != "" {
-		return string(m.Action) + " signal " + s
+		return m.Action + " signal " + s
 	}
-	return string(m.Action)
+	return m.Action
 }
 
 func sameState(a, b State) bool {

@@ -3,39 +3,36 @@ package container
 import (
 	"testing"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/network"
-	"github.com/docker/go-connections/nat"
+	"github.com/rundock/rundock/internal/dockerapi"
 )
 
 func TestEffect(t *testing.T) {
 	tests := []struct {
 		name   string
-		action events.Action
+		action string
 		signal string
 		want   effectKind
 	}{
-		{name: "start", action: events.ActionStart, want: effectInspect},
-		{name: "unpause", action: events.ActionUnPause, want: effectInspect},
-		{name: "healthy", action: events.ActionHealthStatusHealthy, want: effectInspect},
-		{name: "health running", action: events.ActionHealthStatusRunning, want: effectInspect},
-		{name: "unhealthy", action: events.ActionHealthStatusUnhealthy, want: effectDown},
-		{name: "die", action: events.ActionDie, want: effectDown},
-		{name: "stop", action: events.ActionStop, want: effectDown},
-		{name: "destroy", action: events.ActionDestroy, want: effectDown},
-		{name: "pause", action: events.ActionPause, want: effectDown},
-		{name: "kill TERM", action: events.ActionKill, signal: "15", want: effectDown},
-		{name: "kill SIGKILL", action: events.ActionKill, signal: "SIGKILL", want: effectDown},
-		{name: "kill HUP is a reload", action: events.ActionKill, signal: "1", want: effectNone},
-		{name: "kill USR1", action: events.ActionKill, signal: "SIGUSR1", want: effectNone},
-		{name: "attach", action: events.ActionAttach, want: effectNone},
-		{name: "rename", action: events.ActionRename, want: effectInspect},
+		{name: "start", action: "start", want: effectInspect},
+		{name: "unpause", action: "unpause", want: effectInspect},
+		{name: "healthy", action: "health_status: healthy", want: effectInspect},
+		{name: "health running", action: "health_status: running", want: effectInspect},
+		{name: "unhealthy", action: "health_status: unhealthy", want: effectDown},
+		{name: "die", action: "die", want: effectDown},
+		{name: "stop", action: "stop", want: effectDown},
+		{name: "destroy", action: "destroy", want: effectDown},
+		{name: "pause", action: "pause", want: effectDown},
+		{name: "kill TERM", action: "kill", signal: "15", want: effectDown},
+		{name: "kill SIGKILL", action: "kill", signal: "SIGKILL", want: effectDown},
+		{name: "kill HUP is a reload", action: "kill", signal: "1", want: effectNone},
+		{name: "kill USR1", action: "kill", signal: "SIGUSR1", want: effectNone},
+		{name: "attach", action: "attach", want: effectNone},
+		{name: "rename", action: "rename", want: effectInspect},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := events.Message{Type: events.ContainerEventType, Action: tt.action,
-				Actor: events.Actor{Attributes: map[string]string{}}}
+			m := dockerapi.Message{Type: "container", Action: tt.action,
+				Actor: dockerapi.Actor{Attributes: map[string]string{}}}
 			if tt.signal != "" {
 				m.Actor.Attributes["signal"] = tt.signal
 			}
@@ -46,22 +43,22 @@ func TestEffect(t *testing.T) {
 	}
 }
 
-func inspect(status string, running, paused bool, health string, nets map[string]string) container.InspectResponse {
-	st := &container.State{Status: status, Running: running, Paused: paused}
+func inspect(status string, running, paused bool, health string, nets map[string]string) dockerapi.ContainerInfo {
+	st := &dockerapi.ContainerState{Status: status, Running: running, Paused: paused}
 	if health != "" {
-		st.Health = &container.Health{Status: health}
+		st.Health = &dockerapi.Health{Status: health}
 	}
-	ns := &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}}
+	ns := &dockerapi.NetworkSettings{Networks: map[string]*dockerapi.EndpointSettings{}}
 	for n, ip := range nets {
-		ns.Networks[n] = &network.EndpointSettings{IPAddress: ip}
+		ns.Networks[n] = &dockerapi.EndpointSettings{IPAddress: ip}
 	}
-	return container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{State: st}, NetworkSettings: ns}
+	return dockerapi.ContainerInfo{State: st, NetworkSettings: ns}
 }
 
 func TestFromInspect(t *testing.T) {
 	tests := []struct {
 		name    string
-		resp    container.InspectResponse
+		resp    dockerapi.ContainerInfo
 		network string
 		wantUp  bool
 		wantIP  string
@@ -92,7 +89,7 @@ func TestWatcher_Matches(t *testing.T) {
 	id := "4f2a9c0e1b3d5f7a9c0e1b3d5f7a9c0e1b3d5f7a9c0e1b3d5f7a9c0e1b3d5f7a"
 	tests := []struct {
 		name, follow, actorName, oldName string
-		action                           events.Action
+		action                           string
 		want                             bool
 	}{
 		{name: "same name", follow: "web", actorName: "web", want: true},
@@ -100,14 +97,14 @@ func TestWatcher_Matches(t *testing.T) {
 		{name: "full id", follow: id, actorName: "web", want: true},
 		{name: "short id", follow: id[:12], actorName: "web", want: true},
 		{name: "too short an id prefix", follow: id[:4], actorName: "web", want: false},
-		{name: "renamed to the name", follow: "web", actorName: "web", oldName: "/web.next", action: events.ActionRename, want: true},
-		{name: "renamed from the name", follow: "web.next", actorName: "web", oldName: "/web.next", action: events.ActionRename, want: true},
-		{name: "old name only counts for a rename", follow: "web.next", actorName: "web", oldName: "/web.next", action: events.ActionStart, want: false},
+		{name: "renamed to the name", follow: "web", actorName: "web", oldName: "/web.next", action: "rename", want: true},
+		{name: "renamed from the name", follow: "web.next", actorName: "web", oldName: "/web.next", action: "rename", want: true},
+		{name: "old name only counts for a rename", follow: "web.next", actorName: "web", oldName: "/web.next", action: "start", want: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := &Watcher{Name: tt.follow}
-			m := events.Message{Action: tt.action, Actor: events.Actor{ID: id, Attributes: map[string]string{"name": tt.actorName}}}
+			m := dockerapi.Message{Action: tt.action, Actor: dockerapi.Actor{ID: id, Attributes: map[string]string{"name": tt.actorName}}}
 			if tt.oldName != "" {
 				m.Actor.Attributes["oldName"] = tt.oldName
 			}
@@ -135,7 +132,7 @@ func TestFromInspect_ID(t *testing.T) {
 
 func TestPublishedPort(t *testing.T) {
 	resp := inspect("running", true, false, "", nil)
-	resp.NetworkSettings.Ports = nat.PortMap{
+	resp.NetworkSettings.Ports = map[string][]dockerapi.PortBinding{
 		"8080/tcp": {{HostIP: "127.0.0.1", HostPort: "18080"}},
 		"9090/tcp": nil,
 	}
