@@ -96,3 +96,79 @@ func TestIPv6_DualStack(t *testing.T) {
 		t.Errorf("rundock status record = %v, want the present IPv4 record .../dep/a/ipv4", rec)
 	}
 }
+
+// TestIPv6_OnlyHost: a host with IPv6 only (a network namespace with one ULA address and
+// no IPv4 but loopback's) runs a service and its announcer, which finds the host's private6 address
+// itself and reaches etcd over IPv6. CoreDNS answers AAAA and no A, rundock upstreams
+// renders [ADDR]:PORT, and nginx on this host reaches the service through it.
+//
+// The namespace stands for the other host's network only: its service is the echo
+// server run directly, with --watch-container=false, since Docker publishes ports in
+// its own namespace, not this one; the container side of IPv6 is TestIPv6_ExplicitHost's.
+func TestIPv6_OnlyHost(t *testing.T) {
+	testenv.Need(t, "nginx", "dig", "ip")
+	ns := testenv.StartIPv6Host(t)
+	etcd := testenv.StartEtcdAlso(t, ns.Host)
+	dns := testenv.StartCoreDNS(t, upDomain, etcd.Endpoint)
+	bins := testenv.Binaries(t)
+
+	echo := filepath.Join(t.TempDir(), "echo")
+	build := exec.Command("go", "build", "-o", echo, "./examples/images/echo")
+	build.Dir, build.Env = testenv.RepoRoot(), append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build echo: %v\n%s", err, out)
+	}
+	start := func(cmd *exec.Cmd) *strings.Builder {
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+			if t.Failed() {
+				t.Logf("%s:\n%s", cmd.Args, out.String())
+			}
+		})
+		return &out
+	}
+	srv := ns.Command("env", "PORT=8080", "INSTANCE=v6only", echo)
+	start(srv)
+	ann := ns.Command(filepath.Join(bins, "announcer"), "--name", "six", "--port", "8080", "--instance", "v6only",
+		"--announce-as", "private6", "--watch-container=false", "--ttl", "5", "--etcd-endpoints", etcd.Also[0])
+	annLog := start(ann)
+
+	testenv.Eventually(t, 20*time.Second, "AAAA of the IPv6-only host", func() bool {
+		return len(dns.Dig(t, "six."+upDomain, "AAAA")) == 1
+	})
+	if got := dns.Dig(t, "six."+upDomain, "AAAA"); !slices.Equal(got, []string{ns.Addr}) {
+		t.Errorf("AAAA six = %v, want [%s] (the namespace's own address, found by private6)", got, ns.Addr)
+	}
+	if got := dns.Dig(t, "six."+upDomain, "A"); len(got) != 0 {
+		t.Errorf("A six = %v, want none: the host has no IPv4", got)
+	}
+	if !strings.Contains(annLog.String(), "msg=announced") {
+		t.Errorf("announcer log lacks the announce:\n%s", annLog.String())
+	}
+
+	n := upStartNginx(t, "server {\n    listen 80;\n    location / { proxy_pass http://docker_six; }\n}\n",
+		[]byte("upstream docker_six { server 127.0.0.1:1 down; }\n"))
+	cfg := filepath.Join(t.TempDir(), "upstreams.yml")
+	if err := os.WriteFile(cfg, []byte("services:\n  six: {}\nallow_networks: ['fd00::/8']\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(filepath.Join(bins, "rundock"), "upstreams", "--once", "--etcd-endpoints", etcd.Endpoint, "--config", cfg,
+		"--output", n.Output, "--check-cmd", n.CheckCmd, "--reload-cmd", n.ReloadCmd).CombinedOutput(); err != nil {
+		t.Fatalf("rundock upstreams --once: %v\n%s", err, out)
+	}
+	if conf, want := n.installed(t), fmt.Sprintf("server [%s]:8080", ns.Addr); !strings.Contains(conf, want) {
+		t.Fatalf("upstreams lack %q:\n%s", want, conf)
+	}
+	var last string
+	testenv.EventuallyMsg(t, 10*time.Second, func() string { return "nginx not serving the IPv6-only host: " + last }, func() bool {
+		code, body, err := testenv.HTTPGet(upHTTP, n.URL("/"))
+		last = fmt.Sprintf("%d %q %v", code, body, err)
+		return err == nil && code == 200 && strings.HasPrefix(body, "v6only ")
+	})
+}

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -66,7 +67,8 @@ func FreePort(t testing.TB) int {
 
 // Etcd is an embedded single-member etcd server.
 type Etcd struct {
-	Endpoint string // http://127.0.0.1:PORT
+	Endpoint string   // http://127.0.0.1:PORT
+	Also     []string // the endpoints on the other addresses StartEtcdAlso listens on
 	Dir      string
 	e        *embed.Etcd
 	cfg      *embed.Config
@@ -75,6 +77,13 @@ type Etcd struct {
 // StartEtcd starts an embedded etcd on loopback ports; it stops when the test ends.
 // The data directory is kept across Stop and Restart so a test can make an outage.
 func StartEtcd(t testing.TB) *Etcd {
+	t.Helper()
+	return StartEtcdAlso(t)
+}
+
+// StartEtcdAlso is StartEtcd that also serves clients on each of the IP addresses hosts
+// (an IPv6 address unbracketed), each on a port of its own, listed in Also.
+func StartEtcdAlso(t testing.TB, hosts ...string) *Etcd {
 	t.Helper()
 	cfg := embed.NewConfig()
 	cfg.Dir = t.TempDir()
@@ -85,9 +94,16 @@ func StartEtcd(t testing.TB) *Etcd {
 	client, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)))
 	peer, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)))
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*client}, []url.URL{*client}
+	var also []string
+	for _, h := range hosts {
+		u, _ := url.Parse("http://" + net.JoinHostPort(h, strconv.Itoa(FreePort(t))))
+		cfg.ListenClientUrls = append(cfg.ListenClientUrls, *u)
+		cfg.AdvertiseClientUrls = append(cfg.AdvertiseClientUrls, *u)
+		also = append(also, u.String())
+	}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*peer}, []url.URL{*peer}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	e := &Etcd{Endpoint: client.String(), Dir: cfg.Dir, cfg: cfg}
+	e := &Etcd{Endpoint: client.String(), Also: also, Dir: cfg.Dir, cfg: cfg}
 	e.start(t)
 	t.Cleanup(e.Stop)
 	return e
