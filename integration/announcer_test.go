@@ -182,7 +182,7 @@ func TestAnnouncer_DNS(t *testing.T) {
 		t.Fatalf("SRV answer %q, want [%q]", srv, want)
 	}
 	rec, lease, ok := annGet(t, cli, key)
-	if want := (skydns.Record{Host: "127.0.0.10", Port: 8086, Priority: 10, Weight: 50, TTL: annTTL}); !ok || rec != want || lease == 0 {
+	if want := (skydns.Record{Host: "127.0.0.10", Port: 8086, Priority: 10, Weight: 50, TTL: annTTL, Group: "influxdb"}); !ok || rec != want || lease == 0 {
 		t.Fatalf("record %+v lease %x, want %+v under a lease", rec, lease, want)
 	}
 
@@ -435,7 +435,7 @@ func TestAnnouncer_Container(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (skydns.Record{Host: priv.String(), Port: 8086, TTL: annTTL}); rec != want {
+	if want := (skydns.Record{Host: priv.String(), Port: 8086, TTL: annTTL, Group: "influxdb"}); rec != want {
 		t.Fatalf("record %+v, want %+v (default --announce-as private)", rec, want)
 	}
 	lag := annFigures{t: t, what: "container StartedAt (docker's clock) to record seen (50 ms polls)"}

@@ -183,7 +183,7 @@ func (l *mhLab) check(t *testing.T, announced ...string) {
 			t.Errorf("no backend record for live host %s", h)
 			continue
 		}
-		want := skydns.Record{Host: l.hosts[h].IP, Port: l.ports[h], TTL: mhTTL}
+		want := skydns.Record{Host: l.hosts[h].IP, Port: l.ports[h], TTL: mhTTL, Group: "backend"}
 		if r != want {
 			t.Errorf("record of %s = %+v, want %+v", h, r, want)
 		}
@@ -810,7 +810,7 @@ func TestMultiHost(t *testing.T) {
 				"",
 			},
 		})
-		want := skydns.Record{Host: "127.0.0.1", Port: port, TTL: mhTTL}
+		want := skydns.Record{Host: "127.0.0.1", Port: port, TTL: mhTTL, Group: "restart"}
 		announced := func() bool {
 			recs := l.records(t, "restart")
 			return len(recs) == 1 && recs["engine-host"] == want
