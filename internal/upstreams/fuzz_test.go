@@ -20,21 +20,28 @@ func nginxCheck(t testing.TB, upstreams []byte) error {
 	if err := os.WriteFile(filepath.Join(dir, "up.conf"), upstreams, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	out, err := exec.Command("nginx", "-t", "-q", "-p", dir, "-c", nginxConf(t, dir, filepath.Join(dir, "up.conf"))).CombinedOutput()
+	if err != nil {
+		return &nginxError{err: err, out: string(out)}
+	}
+	return nil
+}
+
+// nginxConf writes dir/nginx.conf, which includes the file include inside http {} and
+// keeps every path nginx writes in dir, and returns its path.
+func nginxConf(t testing.TB, dir, include string) string {
+	t.Helper()
 	var b strings.Builder
 	b.WriteString("error_log " + dir + "/error.log;\npid " + dir + "/nginx.pid;\nevents {}\nhttp {\n  access_log off;\n")
 	for _, p := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
 		b.WriteString("  " + p + "_temp_path " + dir + "/" + p + ";\n")
 	}
-	b.WriteString("  include " + dir + "/up.conf;\n}\n")
+	b.WriteString("  include " + include + ";\n}\n")
 	conf := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("nginx", "-t", "-q", "-p", dir, "-c", conf).CombinedOutput()
-	if err != nil {
-		return &nginxError{err: err, out: string(out)}
-	}
-	return nil
+	return conf
 }
 
 type nginxError struct {
@@ -49,7 +56,7 @@ func (e *nginxError) Error() string { return e.err.Error() + ": " + e.out }
 var fuzzConfigs = []Config{
 	{},
 	{Defaults: Settings{Balance: "least_conn", Keepalive: 16, MaxFails: intp(1), FailTimeout: "5s", Port: 8080}},
-	{Defaults: Settings{Balance: "hash $remote_addr consistent"}, ServiceMap: map[string]Settings{"web": {}, "api": {Port: 9000}}},
+	{Defaults: Settings{Balance: "hash $remote_addr consistent"}, ServiceMap: map[string]Entry{"web": {}, "api": {Settings: Settings{Port: 9000}}}},
 	{AllowNetworks: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}},
 	{UpstreamName: "up_{{.Name}}", Defaults: Settings{Balance: "random two least_conn", MaxFails: intp(0)}},
 }
