@@ -91,44 +91,9 @@ func (c *Config) Build(prefix, domain string, kvs map[string][]byte) (Data, []Sk
 	skip := func(key string, value []byte, format string, args ...any) {
 		warnings = append(warnings, Skipped{Key: key, Value: string(value), Why: fmt.Sprintf(format, args...)})
 	}
+	records, meta := c.collect(prefix, domain, kvs, skip)
 	labels := c.labels()
-	wanted := map[source]bool{} // the record sets the entries use
-	tagged := map[string]bool{} // services with a tagged upstream: their metadata is read
-	for _, l := range labels {
-		e := c.ServiceMap[l]
-		wanted[source{e.service(l), e.PortName}] = true
-		if len(e.Tags) > 0 {
-			tagged[e.service(l)] = true
-		}
-	}
 	listed := len(labels) > 0
-	records := map[source][]record{}
-	meta := map[string]map[string][]string{} // service → instance → tags
-	for key, value := range kvs {
-		var src source
-		var instance string
-		if name, inst, ok := skydns.SplitKey(prefix, domain, key); ok {
-			src, instance = source{name, ""}, inst
-		} else if name, port, inst, ok := skydns.SplitPortKey(prefix, domain, key); ok && listed {
-			src, instance = source{name, port}, inst
-		} else if name, inst, ok := skydns.SplitTextKey(prefix, domain, key); ok && tagged[name] {
-			if tags, why := metaTags(inst, value); why != "" {
-				skip(key, value, "%s", why)
-			} else {
-				if meta[name] == nil {
-					meta[name] = map[string][]string{}
-				}
-				meta[name][inst] = tags
-			}
-			continue
-		} else {
-			continue // no record an upstream uses
-		}
-		if listed && !wanted[src] {
-			continue
-		}
-		records[src] = append(records[src], record{key: key, instance: instance, value: value})
-	}
 	if !listed {
 		for src := range records {
 			labels = append(labels, src.service)
@@ -140,12 +105,16 @@ func (c *Config) Build(prefix, domain string, kvs map[string][]byte) (Data, []Sk
 		e := c.ServiceMap[label]
 		name := e.service(label)
 		s := c.settings(label)
+		servers := c.servers(label, e, s, records[source{name, e.PortName}], meta[name], skip)
+		if !listed && len(servers) == 0 {
+			continue // unlisted: only the services with a live instance
+		}
 		var nb bytes.Buffer
 		if err := nameTmpl.Execute(&nb, struct{ Name, Service string }{label, name}); err != nil {
 			return Data{}, nil, fmt.Errorf("cannot render upstream name %q for %s: %w", c.upstreamName(), label, err)
 		}
 		u := Upstream{Name: nb.String(), Service: name, PortName: e.PortName, Tags: e.Tags,
-			Balance: s.Balance, Keepalive: s.Keepalive, Extra: s.Extra}
+			Balance: s.Balance, Keepalive: s.Keepalive, Extra: s.Extra, Servers: servers}
 		if !isWord(u.Name) {
 			return Data{}, nil, fmt.Errorf("upstream name %q for service %s is not a single word: fix --upstream-name or upstream_name", u.Name, label)
 		}
@@ -154,52 +123,106 @@ func (c *Config) Build(prefix, domain string, kvs map[string][]byte) (Data, []Sk
 			return Data{}, nil, fmt.Errorf("upstreams %s and %s both get the name %q: make --upstream-name or upstream_name tell them apart, e.g. docker_{{.Name}}", other, label, u.Name)
 		}
 		names[lower] = label
-		var servers []Server
-		var prio []int
-		for _, r := range records[source{name, e.PortName}] {
-			if !hasTags(meta[name], r.instance, e.Tags) {
-				continue
-			}
-			srv, p, why := c.server(r, label, s, e.PortName)
-			if why != "" {
-				skip(r.key, r.value, "%s", why)
-				continue
-			}
-			servers = append(servers, srv)
-			prio = append(prio, p)
-		}
-		minPrio := 0
-		for i, p := range prio {
-			if i == 0 || p < minPrio {
-				minPrio = p
-			}
-		}
-		backupOK := s.Balance == "" || s.Balance == "least_conn"
-		for i := range servers {
-			servers[i].MaxFails, servers[i].FailTimeout = s.maxFails(), s.FailTimeout
-			servers[i].Backup = backupOK && prio[i] > minPrio
-			servers[i].Params = servers[i].params()
-		}
-		sort.Slice(servers, func(i, j int) bool {
-			a, b := servers[i], servers[j]
-			if a.Addr != b.Addr {
-				return a.Addr < b.Addr
-			}
-			return a.Instance < b.Instance
-		})
-		seen := map[string]string{} // address → key of the record rendered for it
-		for _, srv := range servers {
-			if first, dup := seen[srv.Addr]; dup {
-				skip(srv.key, []byte(srv.value), "address %s is announced by %s too", srv.Addr, first)
-				continue
-			}
-			seen[srv.Addr] = srv.key
-			u.Servers = append(u.Servers, srv)
-		}
 		d.Upstreams = append(d.Upstreams, u)
 	}
 	sort.Slice(d.Upstreams, func(i, j int) bool { return d.Upstreams[i].Name < d.Upstreams[j].Name })
 	return d, sortSkipped(warnings), nil
+}
+
+// collect sorts the keys into the record sets the upstreams use, and reads the metadata
+// of the services that have a tagged upstream (service → instance → tags). With no
+// services listed, only main records count.
+func (c *Config) collect(prefix, domain string, kvs map[string][]byte, skip func(string, []byte, string, ...any)) (map[source][]record, map[string]map[string][]string) {
+	listed := len(c.ServiceMap) > 0
+	wanted := map[source]bool{} // the record sets the entries use
+	tagged := map[string]bool{} // services with a tagged upstream
+	for l, e := range c.ServiceMap {
+		wanted[source{e.service(l), e.PortName}] = true
+		if len(e.Tags) > 0 {
+			tagged[e.service(l)] = true
+		}
+	}
+	records := map[source][]record{}
+	meta := map[string]map[string][]string{}
+	for key, value := range kvs {
+		var src source
+		var instance string
+		if name, inst, ok := skydns.SplitKey(prefix, domain, key); ok {
+			src, instance = source{name, ""}, inst
+		} else if !listed {
+			continue // only main records count
+		} else if name, port, inst, ok := skydns.SplitPortKey(prefix, domain, key); ok {
+			src, instance = source{name, port}, inst
+		} else if name, inst, ok := skydns.SplitTextKey(prefix, domain, key); ok && tagged[name] {
+			tags, why := metaTags(inst, value)
+			if why != "" {
+				skip(key, value, "%s", why)
+				continue
+			}
+			if meta[name] == nil {
+				meta[name] = map[string][]string{}
+			}
+			meta[name][inst] = tags
+			continue
+		} else {
+			continue // no record an upstream uses
+		}
+		if listed && !wanted[src] {
+			continue
+		}
+		records[src] = append(records[src], record{key: key, instance: instance, value: value})
+	}
+	return records, meta
+}
+
+// servers returns the servers of the upstream label (entry e, settings s) from its
+// record set: the instances with e's tags in meta, each record checked, sorted by
+// address, one per address.
+func (c *Config) servers(label string, e Entry, s Settings, recs []record, meta map[string][]string, skip func(string, []byte, string, ...any)) []Server {
+	var servers []Server
+	var prio []int
+	for _, r := range recs {
+		if !hasTags(meta, r.instance, e.Tags) {
+			continue
+		}
+		srv, p, why := c.server(r, label, s, e.PortName)
+		if why != "" {
+			skip(r.key, r.value, "%s", why)
+			continue
+		}
+		servers = append(servers, srv)
+		prio = append(prio, p)
+	}
+	minPrio := 0
+	for i, p := range prio {
+		if i == 0 || p < minPrio {
+			minPrio = p
+		}
+	}
+	backupOK := s.Balance == "" || s.Balance == "least_conn"
+	for i := range servers {
+		servers[i].MaxFails, servers[i].FailTimeout = s.maxFails(), s.FailTimeout
+		servers[i].Backup = backupOK && prio[i] > minPrio
+		servers[i].Params = servers[i].params()
+	}
+	sort.Slice(servers, func(i, j int) bool {
+		a, b := servers[i], servers[j]
+		if a.Addr != b.Addr {
+			return a.Addr < b.Addr
+		}
+		return a.Instance < b.Instance
+	})
+	var out []Server
+	seen := map[string]string{} // address → key of the record rendered for it
+	for _, srv := range servers {
+		if first, dup := seen[srv.Addr]; dup {
+			skip(srv.key, []byte(srv.value), "address %s is announced by %s too", srv.Addr, first)
+			continue
+		}
+		seen[srv.Addr] = srv.key
+		out = append(out, srv)
+	}
+	return out
 }
 
 // source is a set of records of one service: its main records (port ""), or those of one

@@ -108,6 +108,10 @@ func TestBuild_Select(t *testing.T) {
 	}{
 		{name: "unlisted: main records only", kvs: fleet,
 			want: map[string][]string{"docker_web": all}},
+		{name: "unlisted: a service without a valid record gets no upstream, as before",
+			kvs:     merge(fleet, kv(key(t, "api", "lo"), `{"host":"127.0.0.1","port":80,"ttl":60}`)),
+			want:    map[string][]string{"docker_web": all},
+			skipped: []string{"api/lo: host 127.0.0.1 is a loopback address"}},
 		{name: "port_name picks the named port", config: Config{ServiceMap: map[string]Entry{
 			"web": {}, "web_metrics": {Service: "web", PortName: "metrics"}}}, kvs: fleet,
 			want: map[string][]string{"docker_web": all, "docker_web_metrics": {"10.0.0.1:9100", "10.0.0.2:9100", "10.0.0.3:9100"}}},
