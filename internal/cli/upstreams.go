@@ -42,6 +42,8 @@ func newUpstreamsCmd() *cobra.Command {
 		Short: "Render nginx upstreams from the SkyDNS records in etcd",
 		Long: `Render one nginx upstream block per service from the SkyDNS records the announcers keep
 in etcd: one "server HOST:PORT [weight=W]" per instance, port and weight from the record.
+--config may list the upstreams instead, several per service: a named port's records
+(port_name) or the instances with given tags (tags, e.g. a canary).
 
 Every new file is staged next to --output, checked with the whole nginx configuration
 (--check-cmd) and only then kept and nginx reloaded (--reload-cmd); when the check fails,

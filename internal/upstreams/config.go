@@ -18,8 +18,9 @@ import (
 	"github.com/rundock/rundock/internal/skydns"
 )
 
-// Config is the optional YAML file of `rundock upstreams --config`: which services get an
-// upstream, the settings of each, and the networks a record's address may be in. Example:
+// Config is the optional YAML file of `rundock upstreams --config`: which upstreams, made
+// of which records, the settings of each, and the networks a record's address may be in.
+// Example:
 //
 //	upstream_name: "docker_{{.Name}}"
 //	allow_networks: [10.0.0.0/8, "fd00::/8"]
@@ -41,7 +42,7 @@ import (
 // (S/_tcp/_PORT/I); with tags, only the instances whose metadata (S/_txt/I) lists every
 // tag. With services listed, exactly those upstreams are rendered, with or without live
 // instances, so the nginx configuration that names them stays valid. With none listed,
-// every service that has at least one main record gets one upstream of its main records.
+// every service with at least one usable main record gets one upstream of its main records.
 //
 // A record's host must be an IP address inside allow_networks. Without allow_networks
 // every address goes but loopback (127.0.0.0/8, ::1) and link-local (169.254.0.0/16, where
@@ -340,7 +341,7 @@ const UpstreamLabelRule = "use 1 to 63 lowercase letters, digits, '-' and '_', s
 // as a host, and that nginx, which compares upstream names without case, cannot confuse
 // with another.
 func isUpstreamLabel(s string) bool {
-	return dnsname.IsLabel(strings.ReplaceAll(s, "_", "-")) && s[0] != '_' && s[len(s)-1] != '_'
+	return dnsname.IsLabel(strings.ReplaceAll(s, "_", "-"))
 }
 
 func (e Entry) validate(label string) error {
