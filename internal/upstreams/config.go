@@ -73,6 +73,7 @@ type Settings struct {
 	Keepalive   int      // idle keepalive connections kept per worker
 	MaxFails    *int     // server max_fails=
 	FailTimeout string   // server fail_timeout=, an nginx time like 10s
+	Family      string   // ipv4 (default) or ipv6: the record of a dual-stack instance that is its server
 	Port        int      // port for records that announce none
 	Extra       []string // more directives inside the block, without ';'
 }
@@ -234,7 +235,7 @@ func yamlStrings(n *yaml.Node, where string) ([]string, error) {
 // settingsKeys and entryKeys list the keys of defaults and of a services entry, for
 // error messages.
 const (
-	settingsKeys = "balance, keepalive, max_fails, fail_timeout, port or extra"
+	settingsKeys = "balance, keepalive, max_fails, fail_timeout, port, family or extra"
 	entryKeys    = "service, port_name, tags, " + settingsKeys
 )
 
@@ -284,6 +285,8 @@ func (s *Settings) set(k string, kn, v *yaml.Node, where, known string) error {
 		}
 	case "fail_timeout":
 		s.FailTimeout, err = yamlString(v, where+"."+k)
+	case "family":
+		s.Family, err = yamlString(v, where+"."+k)
 	case "port":
 		s.Port, err = yamlInt(v, where+"."+k)
 	case "extra":
@@ -387,6 +390,9 @@ func (s Settings) validate(where string) error {
 	if s.MaxFails != nil && *s.MaxFails < 0 {
 		return fmt.Errorf("%w: %s.max_fails %d: use 0 or more", ErrConfig, where, *s.MaxFails)
 	}
+	if s.Family != "" && s.Family != skydns.FamilyIPv4 && s.Family != skydns.FamilyIPv6 {
+		return fmt.Errorf("%w: %s.family %q: use ipv4 or ipv6 (which address of a dual-stack instance nginx connects to)", ErrConfig, where, s.Family)
+	}
 	if s.FailTimeout != "" && !nginxTime.MatchString(s.FailTimeout) {
 		return fmt.Errorf("%w: %s.fail_timeout %q: use an nginx time such as 10s", ErrConfig, where, s.FailTimeout)
 	}
@@ -484,6 +490,9 @@ func (c *Config) settings(label string) Settings {
 	}
 	if o.MaxFails != nil {
 		s.MaxFails = o.MaxFails
+	}
+	if o.Family != "" {
+		s.Family = o.Family
 	}
 	if o.FailTimeout != "" {
 		s.FailTimeout = o.FailTimeout

@@ -147,12 +147,13 @@ func (c *Config) collect(prefix, domain string, kvs map[string][]byte, skip func
 	for key, value := range kvs {
 		var src source
 		var instance string
-		if name, inst, ok := skydns.SplitKey(prefix, domain, key); ok {
-			src, instance = source{name, ""}, inst
+		var family string
+		if name, inst, fam, ok := skydns.SplitFamilyKey(prefix, domain, key); ok {
+			src, instance, family = source{name, ""}, inst, fam
 		} else if !listed {
 			continue // only main records count
-		} else if name, port, inst, ok := skydns.SplitPortKey(prefix, domain, key); ok {
-			src, instance = source{name, port}, inst
+		} else if name, port, inst, fam, ok := skydns.SplitPortFamilyKey(prefix, domain, key); ok {
+			src, instance, family = source{name, port}, inst, fam
 		} else if name, inst, ok := skydns.SplitTextKey(prefix, domain, key); ok && tagged[name] {
 			tags, why := metaTags(inst, value)
 			if why != "" {
@@ -170,7 +171,7 @@ func (c *Config) collect(prefix, domain string, kvs map[string][]byte, skip func
 		if listed && !wanted[src] {
 			continue
 		}
-		records[src] = append(records[src], record{key: key, instance: instance, value: value})
+		records[src] = append(records[src], record{key: key, instance: instance, family: family, value: value})
 	}
 	return records, meta
 }
@@ -181,9 +182,13 @@ func (c *Config) collect(prefix, domain string, kvs map[string][]byte, skip func
 func (c *Config) servers(label string, e Entry, s Settings, recs []record, meta map[string][]string, skip func(string, []byte, string, ...any)) []Server {
 	var servers []Server
 	var prio []int
+	family := s.Family
+	if family == "" {
+		family = skydns.FamilyIPv4
+	}
 	for _, r := range recs {
-		if !hasTags(meta, r.instance, e.Tags) {
-			continue
+		if !hasTags(meta, r.instance, e.Tags) || r.family != "" && r.family != family {
+			continue // one record per dual-stack instance: the family's
 		}
 		srv, p, why := c.server(r, label, s, e.PortName)
 		if why != "" {
@@ -232,6 +237,7 @@ type source struct{ service, port string }
 // record is one key and value of a source.
 type record struct {
 	key, instance string
+	family        string // a dual-stack instance's record: ipv4 or ipv6; "" for the only one
 	value         []byte
 }
 

@@ -333,3 +333,47 @@ services:
 		t.Errorf("web_metrics settings %+v, want the defaults' keepalive 8", s)
 	}
 }
+
+// TestBuild_DualStack: a dual-stack instance (records INSTANCE/ipv4 and INSTANCE/ipv6, and
+// the same below a named port) is one server, of the family the settings choose (ipv4 by
+// default), beside single-stack instances of either family; listed or not.
+func TestBuild_DualStack(t *testing.T) {
+	rec := func(host string, port int) string {
+		return skydns.Record{Host: host, Port: port, TTL: 60, Group: "web"}.Encode()
+	}
+	kvs := map[string]string{
+		skydns.FamilyKey(key(t, "web", "a"), skydns.FamilyIPv4): rec("10.0.0.1", 80),
+		skydns.FamilyKey(key(t, "web", "a"), skydns.FamilyIPv6): rec("fd00::1", 80),
+		key(t, "web", "b"): rec("10.0.0.2", 80),
+		key(t, "web", "c"): rec("fd00::3", 80),
+		skydns.FamilyKey(portKey(t, "web", "metrics", "a"), skydns.FamilyIPv4): rec("10.0.0.1", 9100),
+		skydns.FamilyKey(portKey(t, "web", "metrics", "a"), skydns.FamilyIPv6): rec("fd00::1", 9100),
+	}
+	six := "ipv6"
+	tests := []struct {
+		name string
+		c    Config
+		want map[string][]string
+	}{
+		{"unlisted", Config{},
+			map[string][]string{"docker_web": {"10.0.0.1:80", "10.0.0.2:80", "[fd00::3]:80"}}},
+		{"ipv6 by default", Config{Defaults: Settings{Family: six}},
+			map[string][]string{"docker_web": {"10.0.0.2:80", "[fd00::1]:80", "[fd00::3]:80"}}},
+		{"per entry", Config{ServiceMap: map[string]Entry{"web": {}, "web6": {Service: "web", Settings: Settings{Family: six}},
+			"metrics": {Service: "web", PortName: "metrics"}}},
+			map[string][]string{"docker_web": {"10.0.0.1:80", "10.0.0.2:80", "[fd00::3]:80"},
+				"docker_web6":    {"10.0.0.2:80", "[fd00::1]:80", "[fd00::3]:80"},
+				"docker_metrics": {"10.0.0.1:9100"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, skipped := build(t, tt.c, kvs)
+			if got := serversByUpstream(d); !maps.EqualFunc(got, tt.want, slices.Equal) {
+				t.Errorf("servers %v, want %v (skipped %v)", got, tt.want, skipped)
+			}
+		})
+	}
+	if err := (&Config{Defaults: Settings{Family: "6"}}).Validate(); err == nil || !strings.Contains(err.Error(), `family "6": use ipv4 or ipv6`) {
+		t.Errorf("family 6: %v, want an error naming the value and the fix", err)
+	}
+}
