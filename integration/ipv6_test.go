@@ -91,6 +91,12 @@ func TestIPv6_DualStack(t *testing.T) {
 			t.Errorf("GET %s: %d %q %v", url, code, body, err)
 		}
 	}
+	// rundock upstreams --watch (the environment's, default family ipv4) renders the
+	// instance once, by its IPv4 record.
+	testenv.EventuallyMsg(t, 10*time.Second, func() string { return "upstreams:\n" + e.nginx.installed(t) }, func() bool {
+		conf := e.nginx.installed(t)
+		return strings.Contains(conf, fmt.Sprintf("server 127.0.0.2:%d", e.port)) && !strings.Contains(conf, "[::1]")
+	})
 	rec, _ := e.status(t, "a")["record"].(map[string]any)
 	if key, _ := rec["key"].(string); !strings.HasSuffix(key, "/dep/a/ipv4") || rec["present"] != true {
 		t.Errorf("rundock status record = %v, want the present IPv4 record .../dep/a/ipv4", rec)

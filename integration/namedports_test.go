@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,6 +74,38 @@ func TestNamedPorts(t *testing.T) {
 		if !strings.Contains(txt, want) {
 			t.Errorf("TXT dep = %s, want %s in it", txt, want)
 		}
+	}
+
+	// rundock upstreams picks the named port and the tagged instances.
+	n := upStartNginx(t, "server {\n    listen 80;\n    location /metrics { proxy_pass http://docker_dep_metrics; }\n"+
+		"    location / { proxy_pass http://docker_dep_canary; }\n}\n",
+		[]byte("upstream docker_dep_metrics { server 127.0.0.1:1 down; }\nupstream docker_dep_canary { server 127.0.0.1:1 down; }\n"))
+	cfg := filepath.Join(t.TempDir(), "upstreams.yml")
+	if err := os.WriteFile(cfg, []byte("allow_networks: [127.0.0.0/8]\nservices:\n  dep_metrics: {service: dep, port_name: metrics}\n"+
+		"  dep_canary: {service: dep, tags: [canary]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(e.bin, "upstreams", "--once", "--etcd-endpoints", e.etcd.Endpoint, "--config", cfg,
+		"--output", n.Output, "--check-cmd", n.CheckCmd, "--reload-cmd", n.ReloadCmd).CombinedOutput(); err != nil {
+		t.Fatalf("rundock upstreams --once: %v\n%s", err, out)
+	}
+	conf := n.installed(t)
+	for _, want := range []string{
+		fmt.Sprintf("upstream docker_dep_metrics {\n    server 127.0.0.2:%d", mport), fmt.Sprintf("server 127.0.0.3:%d", mport),
+		fmt.Sprintf("upstream docker_dep_canary {\n    server 127.0.0.2:%d", e.port),
+	} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("upstreams lack %q:\n%s", want, conf)
+		}
+	}
+	if strings.Contains(conf, fmt.Sprintf("127.0.0.3:%d", e.port)) {
+		t.Errorf("the canary upstream has the untagged instance b:\n%s", conf)
+	}
+	for _, path := range []string{"/metrics", "/"} {
+		testenv.Eventually(t, 10*time.Second, "nginx serving "+path, func() bool {
+			code, _, err := testenv.HTTPGet(upHTTP, n.URL(path))
+			return err == nil && code == 200
+		})
 	}
 
 	k, _ := skydns.PortKey(skydns.DefaultPrefix, upDomain, "dep", "metrics", "a")

@@ -42,6 +42,8 @@ func newUpstreamsCmd() *cobra.Command {
 		Short: "Render nginx upstreams from the SkyDNS records in etcd",
 		Long: `Render one nginx upstream block per service from the SkyDNS records the announcers keep
 in etcd: one "server HOST:PORT [weight=W]" per instance, port and weight from the record.
+--config may list the upstreams instead, several per service: a named port's records
+(port_name) or the instances with given tags (tags, e.g. a canary).
 
 Every new file is staged next to --output, checked with the whole nginx configuration
 (--check-cmd) and only then kept and nginx reloaded (--reload-cmd); when the check fails,
@@ -60,8 +62,8 @@ renders "server 127.0.0.1:1 down;", which nginx accepts and answers with an imme
 	o.etcd.Register(f)
 	f.StringVar(&o.prefix, "prefix", defaults.Prefix, "etcd prefix of the SkyDNS records (CoreDNS etcd path)")
 	f.StringVar(&o.domain, "domain", defaults.Domain, "DNS domain the services are announced under")
-	f.StringVar(&o.upstreamName, "upstream-name", upstreams.DefaultUpstreamName, "Go template of each upstream's name; .Name is the service (overrides upstream_name in --config)")
-	f.StringVar(&o.config, "config", "", "YAML file: which services, and keepalive/max_fails/fail_timeout/balance/extra per upstream")
+	f.StringVar(&o.upstreamName, "upstream-name", upstreams.DefaultUpstreamName, "Go template of each upstream's name; .Name is its key under services in --config (the service when none are listed), .Service the service (overrides upstream_name in --config)")
+	f.StringVar(&o.config, "config", "", "YAML file: which upstreams (service, port_name, tags), and keepalive/max_fails/fail_timeout/balance/extra per upstream")
 	f.StringVar(&o.template, "template", "", "Go template file replacing the built-in one")
 	f.StringVar(&o.output, "output", upstreams.DefaultOutput, "file the nginx configuration includes")
 	f.StringVar(&o.checkCmd, "check-cmd", nginx.DefaultCheckCmd, "sh command that validates the whole nginx configuration")

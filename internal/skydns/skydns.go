@@ -248,18 +248,32 @@ func SplitFamilyKey(prefix, domain, key string) (name, instance, family string, 
 }
 
 // SplitPortKey is SplitKey for named-port records: .../s/web/_tcp/_metrics/host-1 gives
-// ("web", "metrics", "host-1").
+// ("web", "metrics", "host-1"). It does not take a dual-stack instance's (see
+// SplitPortFamilyKey).
 func SplitPortKey(prefix, domain, key string) (name, port, instance string, ok bool) {
+	name, port, instance, family, ok := SplitPortFamilyKey(prefix, domain, key)
+	if !ok || family != "" {
+		return "", "", "", false
+	}
+	return name, port, instance, true
+}
+
+// SplitPortFamilyKey is SplitPortKey for either shape: .../_metrics/host-1 gives family
+// "", .../_metrics/host-1/ipv6 gives "ipv6".
+func SplitPortFamilyKey(prefix, domain, key string) (name, port, instance, family string, ok bool) {
 	name, rest, ok := splitService(prefix, domain, key)
 	if !ok {
-		return "", "", "", false
+		return "", "", "", "", false
 	}
 	parts := strings.Split(rest, "/")
+	if len(parts) == 4 && (parts[3] == FamilyIPv4 || parts[3] == FamilyIPv6) {
+		family, parts = parts[3], parts[:3]
+	}
 	if len(parts) != 3 || parts[0] != tcpLabel || !strings.HasPrefix(parts[1], "_") ||
 		!IsPortName(parts[1][1:]) || !dnsname.IsLabel(parts[2]) {
-		return "", "", "", false
+		return "", "", "", "", false
 	}
-	return name, parts[1][1:], parts[2], true
+	return name, parts[1][1:], parts[2], family, true
 }
 
 // SplitTextKey is SplitKey for TXT records: .../s/web/_txt/host-1 gives ("web", "host-1").

@@ -148,7 +148,7 @@ type SecureEtcd struct {
 	AnnouncerPasswordFile, UpstreamsPasswordFile       string
 
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *SyncBuffer
 	done chan struct{}
 }
 
@@ -185,7 +185,7 @@ func StartSecureEtcd(t testing.TB, prefix string) *SecureEtcd {
 		Server: ca.Server(t, "etcd"), Root: ca.Client(t, "root"), Announcer: ca.Client(t, AnnouncerUser),
 		Upstreams: ca.Client(t, UpstreamsUser), Nobody: ca.Client(t, "nobody"),
 		RootPassword: "root-pw-" + randHex(t), AnnouncerPassword: "announcer-pw-" + randHex(t), UpstreamsPassword: "upstreams-pw-" + randHex(t),
-		out: &syncBuffer{}, done: make(chan struct{}),
+		out: &SyncBuffer{}, done: make(chan struct{}),
 	}
 	e.AnnouncerPasswordFile = filepath.Join(dir, "announcer.password")
 	e.UpstreamsPasswordFile = filepath.Join(dir, "upstreams.password")
@@ -327,19 +327,21 @@ func randHex(t testing.TB) string {
 	return fmt.Sprintf("%x", b)
 }
 
-// syncBuffer is a bytes.Buffer safe for a process's output and a test reading it.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for a process's or goroutine's output and a test reading it.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+// String returns what was written so far.
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()

@@ -15,10 +15,12 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rundock/rundock/internal/dnsname"
+	"github.com/rundock/rundock/internal/skydns"
 )
 
-// Config is the optional YAML file of `rundock upstreams --config`: which services get an
-// upstream, the settings of each, and the networks a record's address may be in. Example:
+// Config is the optional YAML file of `rundock upstreams --config`: which upstreams, made
+// of which records, the settings of each, and the networks a record's address may be in.
+// Example:
 //
 //	upstream_name: "docker_{{.Name}}"
 //	allow_networks: [10.0.0.0/8, "fd00::/8"]
@@ -28,13 +30,19 @@ import (
 //	  fail_timeout: 5s
 //	services:
 //	  web: {}
+//	  web_canary: {service: web, tags: [canary]}
+//	  web_metrics: {service: web, port_name: metrics}
 //	  grafana:
 //	    balance: least_conn
 //	    port: 3000
 //
-// With services listed, exactly those get an upstream, with or without live instances, so
-// the nginx configuration that names them stays valid. With none listed, every service
-// that has at least one record gets one.
+// Each key under services is an upstream (its .Name in upstream_name); service names the
+// announced service it takes its instances from, the key itself when left out. Its servers
+// are the instances' main records (S/I), or with port_name those of that named port
+// (S/_tcp/_PORT/I); with tags, only the instances whose metadata (S/_txt/I) lists every
+// tag. With services listed, exactly those upstreams are rendered, with or without live
+// instances, so the nginx configuration that names them stays valid. With none listed,
+// every service with at least one usable main record gets one upstream of its main records.
 //
 // A record's host must be an IP address inside allow_networks. Without allow_networks
 // every address goes but loopback (127.0.0.0/8, ::1) and link-local (169.254.0.0/16, where
@@ -44,8 +52,18 @@ import (
 type Config struct {
 	UpstreamName  string
 	Defaults      Settings
-	ServiceMap    map[string]Settings
+	ServiceMap    map[string]Entry // keyed by the upstream's label (the services key)
 	AllowNetworks []netip.Prefix
+}
+
+// Entry is one upstream of the services map: which records it is made of, and its
+// settings over the defaults. The record selection is per entry only: with no services
+// listed, every upstream is a service's main records, untagged.
+type Entry struct {
+	Service  string   // the announced service; the entry's key when empty
+	PortName string   // a named port: servers from S/_tcp/_PORT/I, not S/I
+	Tags     []string // only instances whose S/_txt/I metadata lists every one
+	Settings
 }
 
 // Settings are the per-upstream options. An unset field in a service's entry takes the
@@ -55,6 +73,7 @@ type Settings struct {
 	Keepalive   int      // idle keepalive connections kept per worker
 	MaxFails    *int     // server max_fails=
 	FailTimeout string   // server fail_timeout=, an nginx time like 10s
+	Family      string   // ipv4 (default) or ipv6: the record of a dual-stack instance that is its server
 	Port        int      // port for records that announce none
 	Extra       []string // more directives inside the block, without ';'
 }
@@ -109,10 +128,10 @@ func ParseConfig(b []byte) (*Config, error) {
 		case "defaults":
 			c.Defaults, err = yamlSettings(v, k)
 		case "services":
-			c.ServiceMap = map[string]Settings{}
+			c.ServiceMap = map[string]Entry{}
 			err = eachPair(v, k, func(name string, _, sv *yaml.Node) error {
-				s, err := yamlSettings(sv, "services."+name)
-				c.ServiceMap[name] = s
+				e, err := yamlEntry(sv, "services."+name)
+				c.ServiceMap[name] = e
 				return err
 			})
 		case "allow_networks":
@@ -213,32 +232,69 @@ func yamlStrings(n *yaml.Node, where string) ([]string, error) {
 	return out, nil
 }
 
+// settingsKeys and entryKeys list the keys of defaults and of a services entry, for
+// error messages.
+const (
+	settingsKeys = "balance, keepalive, max_fails, fail_timeout, port, family or extra"
+	entryKeys    = "service, port_name, tags, " + settingsKeys
+)
+
 func yamlSettings(n *yaml.Node, where string) (Settings, error) {
 	var s Settings
 	err := eachPair(n, where, func(k string, kn, v *yaml.Node) error {
+		switch k {
+		case "service", "port_name", "tags":
+			return fmt.Errorf("%w: line %d: %s has the key %q, which picks the records of one upstream: set it in an entry under services", ErrConfig, kn.Line, where, k)
+		}
+		return s.set(k, kn, v, where, settingsKeys)
+	})
+	return s, err
+}
+
+func yamlEntry(n *yaml.Node, where string) (Entry, error) {
+	var e Entry
+	err := eachPair(n, where, func(k string, kn, v *yaml.Node) error {
 		var err error
 		switch k {
-		case "balance":
-			s.Balance, err = yamlString(v, where+"."+k)
-		case "keepalive":
-			s.Keepalive, err = yamlInt(v, where+"."+k)
-		case "max_fails":
-			var i int
-			if i, err = yamlInt(v, where+"."+k); err == nil && deref(v).Tag != "!!null" {
-				s.MaxFails = &i
-			}
-		case "fail_timeout":
-			s.FailTimeout, err = yamlString(v, where+"."+k)
-		case "port":
-			s.Port, err = yamlInt(v, where+"."+k)
-		case "extra":
-			s.Extra, err = yamlStrings(v, where+"."+k)
+		case "service":
+			e.Service, err = yamlString(v, where+"."+k)
+		case "port_name":
+			e.PortName, err = yamlString(v, where+"."+k)
+		case "tags":
+			e.Tags, err = yamlStrings(v, where+"."+k)
 		default:
-			err = fmt.Errorf("%w: line %d: %s has the unknown key %q (use balance, keepalive, max_fails, fail_timeout, port or extra)", ErrConfig, kn.Line, where, k)
+			err = e.Settings.set(k, kn, v, where, entryKeys)
 		}
 		return err
 	})
-	return s, err
+	return e, err
+}
+
+// set reads one settings key of the mapping at where; known lists the keys allowed there.
+func (s *Settings) set(k string, kn, v *yaml.Node, where, known string) error {
+	var err error
+	switch k {
+	case "balance":
+		s.Balance, err = yamlString(v, where+"."+k)
+	case "keepalive":
+		s.Keepalive, err = yamlInt(v, where+"."+k)
+	case "max_fails":
+		var i int
+		if i, err = yamlInt(v, where+"."+k); err == nil && deref(v).Tag != "!!null" {
+			s.MaxFails = &i
+		}
+	case "fail_timeout":
+		s.FailTimeout, err = yamlString(v, where+"."+k)
+	case "family":
+		s.Family, err = yamlString(v, where+"."+k)
+	case "port":
+		s.Port, err = yamlInt(v, where+"."+k)
+	case "extra":
+		s.Extra, err = yamlStrings(v, where+"."+k)
+	default:
+		err = fmt.Errorf("%w: line %d: %s has the unknown key %q (use %s)", ErrConfig, kn.Line, where, k, known)
+	}
+	return err
 }
 
 // yamlPrefixes reads allow_networks: networks in CIDR notation, parsed strictly (no
@@ -272,15 +328,56 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%w: allow_networks %q: write a network without host bits, e.g. 10.0.0.0/8", ErrConfig, p.String())
 		}
 	}
-	for name, s := range c.ServiceMap {
-		if !dnsname.IsLabel(name) {
-			return fmt.Errorf("%w: service %q is not a DNS label (%s)", ErrConfig, name, dnsname.Rule)
-		}
-		if err := s.validate("services." + name); err != nil {
+	for _, label := range c.labels() {
+		if err := c.ServiceMap[label].validate(label); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// UpstreamLabelRule says what a key under services may be, for error messages.
+const UpstreamLabelRule = "use 1 to 63 lowercase letters, digits, '-' and '_', starting and ending with a letter or digit, e.g. web_canary"
+
+// isUpstreamLabel reports whether s may be a key under services: a DNS label that may also
+// hold '_', so that upstream_name renders one nginx word that proxy_pass http://NAME reads
+// as a host, and that nginx, which compares upstream names without case, cannot confuse
+// with another.
+func isUpstreamLabel(s string) bool {
+	return dnsname.IsLabel(strings.ReplaceAll(s, "_", "-"))
+}
+
+func (e Entry) validate(label string) error {
+	where := "services." + label
+	switch {
+	case e.Service == "" && !dnsname.IsLabel(label):
+		if isUpstreamLabel(label) {
+			return fmt.Errorf("%w: service %q is not a DNS label (%s): an upstream named otherwise says which service it takes, e.g. %s: {service: web}", ErrConfig, label, dnsname.Rule, label)
+		}
+		return fmt.Errorf("%w: service %q is not a DNS label (%s)", ErrConfig, label, dnsname.Rule)
+	case !isUpstreamLabel(label):
+		return fmt.Errorf("%w: upstream %q (a key under services) is not a name (%s)", ErrConfig, label, UpstreamLabelRule)
+	case e.Service != "" && !dnsname.IsLabel(e.Service):
+		return fmt.Errorf("%w: %s.service %q is not a DNS label (%s): name the announced service, e.g. web", ErrConfig, where, e.Service, dnsname.Rule)
+	case e.PortName != "" && !skydns.IsPortName(e.PortName):
+		return fmt.Errorf("%w: %s.port_name %q is not a port name (%s)", ErrConfig, where, e.PortName, skydns.PortNameRule)
+	case e.PortName != "" && e.Port != 0:
+		return fmt.Errorf("%w: %s has port %d and port_name %q: port is for main records that announce none, a named port's records carry their own: drop port", ErrConfig, where, e.Port, e.PortName)
+	}
+	for _, tag := range e.Tags {
+		if !skydns.IsTag(tag) {
+			return fmt.Errorf("%w: %s.tags %q is not a tag (%s)", ErrConfig, where, tag, dnsname.Rule)
+		}
+	}
+	return e.Settings.validate(where)
+}
+
+// service is the announced service an entry takes its instances from.
+func (e Entry) service(label string) string {
+	if e.Service != "" {
+		return e.Service
+	}
+	return label
 }
 
 func (s Settings) validate(where string) error {
@@ -292,6 +389,9 @@ func (s Settings) validate(where string) error {
 	}
 	if s.MaxFails != nil && *s.MaxFails < 0 {
 		return fmt.Errorf("%w: %s.max_fails %d: use 0 or more", ErrConfig, where, *s.MaxFails)
+	}
+	if s.Family != "" && s.Family != skydns.FamilyIPv4 && s.Family != skydns.FamilyIPv6 {
+		return fmt.Errorf("%w: %s.family %q: use ipv4 or ipv6 (which address of a dual-stack instance nginx connects to)", ErrConfig, where, s.Family)
 	}
 	if s.FailTimeout != "" && !nginxTime.MatchString(s.FailTimeout) {
 		return fmt.Errorf("%w: %s.fail_timeout %q: use an nginx time such as 10s", ErrConfig, where, s.FailTimeout)
@@ -357,22 +457,14 @@ func (c *Config) checkAddr(a netip.Addr) string {
 	return ""
 }
 
-// Services returns the listed services, sorted; empty means every service found.
-func (c *Config) Services() []string {
-	var names []string
-	for n := range c.ServiceMap {
-		names = append(names, n)
+// labels returns the keys under services, sorted; empty means every service found.
+func (c *Config) labels() []string {
+	labels := make([]string, 0, len(c.ServiceMap))
+	for l := range c.ServiceMap {
+		labels = append(labels, l)
 	}
-	sort.Strings(names)
-	return names
-}
-
-func (c *Config) selected(name string) bool {
-	if len(c.ServiceMap) == 0 {
-		return true
-	}
-	_, ok := c.ServiceMap[name]
-	return ok
+	sort.Strings(labels)
+	return labels
 }
 
 func (c *Config) upstreamName() string {
@@ -382,13 +474,14 @@ func (c *Config) upstreamName() string {
 	return c.UpstreamName
 }
 
-// settings merges a service's entry over the defaults.
-func (c *Config) settings(name string) Settings {
+// settings merges an upstream's entry over the defaults.
+func (c *Config) settings(label string) Settings {
 	s := c.Defaults
-	o, ok := c.ServiceMap[name]
+	e, ok := c.ServiceMap[label]
 	if !ok {
 		return s
 	}
+	o := e.Settings
 	if o.Balance != "" {
 		s.Balance = o.Balance
 	}
@@ -397,6 +490,9 @@ func (c *Config) settings(name string) Settings {
 	}
 	if o.MaxFails != nil {
 		s.MaxFails = o.MaxFails
+	}
+	if o.Family != "" {
+		s.Family = o.Family
 	}
 	if o.FailTimeout != "" {
 		s.FailTimeout = o.FailTimeout

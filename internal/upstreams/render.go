@@ -17,7 +17,7 @@ import (
 const DefaultOutput = "/etc/nginx/conf.d/rundock-upstreams.conf"
 
 // DefaultTemplate is the built-in template, templates/nginx-upstreams.conf.tmpl: one
-// upstream block per service.
+// upstream block per Upstream.
 var DefaultTemplate = func() string {
 	b, err := templates.FS.ReadFile("nginx-upstreams.conf.tmpl")
 	if err != nil { // cannot happen: the file is embedded at build time

@@ -44,10 +44,10 @@ func TestRender_Golden(t *testing.T) {
 		{name: "listed-services-with-settings", config: Config{
 			UpstreamName: "up_{{.Name}}",
 			Defaults:     Settings{Keepalive: 16, MaxFails: intp(1), FailTimeout: "5s"},
-			ServiceMap: map[string]Settings{
-				"web":   {Balance: "least_conn", Extra: []string{"keepalive_timeout 60s"}},
-				"api":   {Keepalive: 4},
-				"cache": {Balance: "hash $request_uri consistent", Port: 11211},
+			ServiceMap: map[string]Entry{
+				"web":   {Settings: Settings{Balance: "least_conn", Extra: []string{"keepalive_timeout 60s"}}},
+				"api":   {Settings: Settings{Keepalive: 4}},
+				"cache": {Settings: Settings{Balance: "hash $request_uri consistent", Port: 11211}},
 			},
 		}, kvs: map[string]string{
 			key(t, "web", "a"):     `{"host":"10.0.0.1","port":8080,"priority":10,"ttl":60}`,
@@ -70,6 +70,27 @@ func TestRender_Golden(t *testing.T) {
 			key(t, "web", "decimal"):  `{"host":"2130706433","port":80,"ttl":60}`,
 			key(t, "web", "prio"):     `{"host":"10.0.0.8","port":80,"priority":-1,"ttl":60}`,
 			key(t, "web", "weight"):   `{"host":"10.0.0.9","port":80,"weight":9223372036854775807,"ttl":60}`,
+		}},
+		{name: "canary-and-named-port", config: Config{
+			Defaults: Settings{Keepalive: 8},
+			ServiceMap: map[string]Entry{
+				"web":         {},
+				"web_canary":  {Service: "web", Tags: []string{"canary"}},
+				"web_metrics": {Service: "web", PortName: "metrics"},
+				"api_canary":  {Service: "api", Tags: []string{"canary", "eu"}},
+			},
+		}, kvs: map[string]string{
+			key(t, "web", "a"):                 `{"host":"10.0.0.1","port":8080,"ttl":60,"group":"web"}`,
+			key(t, "web", "b"):                 `{"host":"10.0.0.2","port":8080,"ttl":60,"group":"web"}`,
+			key(t, "web", "c"):                 `{"host":"10.0.0.3","port":8080,"ttl":60,"group":"web"}`,
+			portKey(t, "web", "metrics", "a"):  `{"host":"10.0.0.1","port":9100,"ttl":60,"group":"_metrics._tcp.web"}`,
+			portKey(t, "web", "metrics", "b"):  `{"host":"10.0.0.2","port":9100,"ttl":60,"group":"_metrics._tcp.web"}`,
+			portKey(t, "web", "metrics", "lo"): `{"host":"127.0.0.1","port":9100,"ttl":60,"group":"_metrics._tcp.web"}`,
+			textKey(t, "web", "a"):             `{"text":"instance=a image=web:2 tags=canary","ttl":60,"group":"web"}`,
+			textKey(t, "web", "b"):             `{"text":"instance=b image=web:1; include /etc/passwd; tags=stable","ttl":60,"group":"web"}`,
+			textKey(t, "web", "c"):             `{"text":"instance=c image=web:2\n}\nserver 6.6.6.6:80;\n tags=canary","ttl":60,"group":"web"}`,
+			key(t, "api", "a"):                 `{"host":"10.0.1.1","port":80,"ttl":60,"group":"api"}`,
+			textKey(t, "api", "a"):             `{"text":"instance=a tags=canary","ttl":60,"group":"api"}`,
 		}},
 		{name: "allow-networks", config: Config{AllowNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}},
 			kvs: map[string]string{
@@ -160,6 +181,24 @@ func TestConfig_Validate(t *testing.T) {
 		{name: "ErrExtraBrace", yaml: "defaults: {extra: ['} server {']}\n", want: "extra"},
 		{name: "ErrUnknownField", yaml: "defaults: {keep_alive: 3}\n", want: "keep_alive"},
 		{name: "ErrNegativeKeepalive", yaml: "defaults: {keepalive: -1}\n", want: "keepalive -1"},
+		{name: "canary", yaml: "services:\n  web: {}\n  web_canary: {service: web, tags: [canary]}\n  web-metrics: {service: web, port_name: metrics}\n"},
+		{name: "ErrBadPortName", yaml: "services:\n  web: {port_name: Metrics}\n", want: `services.web.port_name "Metrics" is not a port name (use 1 to 15 lowercase letters`},
+		{name: "ErrLongPortName", yaml: "services:\n  web: {port_name: metrics-and-more}\n", want: `port_name "metrics-and-more"`},
+		{name: "ErrNumericPortName", yaml: "services:\n  web: {port_name: 8080}\n", want: `port_name "8080" is not a port name`},
+		{name: "ErrPortNameUnderscore", yaml: "services:\n  web: {port_name: _metrics}\n", want: `port_name "_metrics"`},
+		{name: "ErrPortAndPortName", yaml: "services:\n  web: {port: 80, port_name: metrics}\n", want: `services.web has port 80 and port_name "metrics"`},
+		{name: "ErrBadTag", yaml: "services:\n  web_canary: {service: web, tags: [Canary]}\n", want: `services.web_canary.tags "Canary" is not a tag`},
+		{name: "ErrTagWithComma", yaml: "services:\n  web_canary: {service: web, tags: ['canary,eu']}\n", want: `tags "canary,eu"`},
+		{name: "ErrTagsNotList", yaml: "services:\n  web_canary: {service: web, tags: canary}\n", want: "services.web_canary.tags must be a list"},
+		{name: "ErrBadServiceValue", yaml: "services:\n  web_canary: {service: web_1}\n", want: `services.web_canary.service "web_1" is not a DNS label`},
+		{name: "ErrLabelNeedsService", yaml: "services:\n  web_canary: {tags: [canary]}\n", want: `service "web_canary" is not a DNS label (use 1 to 63 lowercase letters, digits and '-', not starting or ending with '-'): an upstream named otherwise says which service it takes, e.g. web_canary: {service: web}`},
+		{name: "ErrBadUpstream", yaml: "services:\n  'web canary': {service: web}\n", want: `upstream "web canary" (a key under services) is not a name`},
+		{name: "ErrUpstreamUnderscoreEdge", yaml: "services:\n  _web: {service: web}\n", want: `upstream "_web"`},
+		{name: "ErrUpstreamUpper", yaml: "services:\n  Web_Canary: {service: web}\n", want: `upstream "Web_Canary"`},
+		{name: "ErrUpstreamBrace", yaml: "services:\n  'web{': {service: web}\n", want: `upstream "web{"`},
+		{name: "ErrPortNameInDefaults", yaml: "defaults: {port_name: metrics}\n", want: `defaults has the key "port_name", which picks the records of one upstream: set it in an entry under services`},
+		{name: "ErrTagsInDefaults", yaml: "defaults: {tags: [canary]}\n", want: `defaults has the key "tags"`},
+		{name: "ErrUnknownEntryKey", yaml: "services:\n  web: {tag: canary}\n", want: `services.web has the unknown key "tag" (use service, port_name, tags, balance`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

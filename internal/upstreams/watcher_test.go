@@ -1,9 +1,19 @@
 package upstreams
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/rundock/rundock/internal/nginx"
+	"github.com/rundock/rundock/internal/testenv"
 )
 
 // simulate drives a debounce with a fake clock the way Watcher.watch does: changes at the
@@ -139,5 +149,96 @@ func TestDebounce_AfterListing(t *testing.T) {
 	d = debounce{quiet: 200 * time.Millisecond, maxDelay: 2 * time.Second, last: t0}
 	if now, _ := d.change(t0.Add(time.Second)); !now {
 		t.Error("change 1 s after the listing's render was held; want rendered at once")
+	}
+}
+
+// TestWatcher_NamedPortsAndMetadata runs the Watcher on a real etcd and installs through
+// the real nginx -t: a named-port record or a metadata record that is put, changed or
+// deleted below the domain is rendered like an instance record (the watch and the listing
+// cover the domain's whole subtree, not only NAME/INSTANCE).
+func TestWatcher_NamedPortsAndMetadata(t *testing.T) {
+	testenv.Need(t, "nginx")
+	client := testenv.EtcdClient(t, testenv.StartEtcd(t).Endpoint)
+	dir := t.TempDir()
+	output := filepath.Join(dir, "up.conf")
+	n := &nginx.Installer{Output: output, CheckCmd: "nginx -t -q -p " + dir + " -c " + nginxConf(t, dir, output), ReloadCmd: "true"}
+	cfg := &Config{ServiceMap: map[string]Entry{
+		"web":         {},
+		"web_canary":  {Service: "web", Tags: []string{"canary"}},
+		"web_metrics": {Service: "web", PortName: "metrics"},
+	}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := NewTemplate("built-in", DefaultTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testenv.SyncBuffer
+	w := NewWatcher(client, domain, cfg, tmpl, n)
+	w.Quiet, w.MaxDelay = 10*time.Millisecond, 50*time.Millisecond
+	w.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	put := func(k, v string) {
+		if _, err := client.Put(ctx, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	del := func(k string) {
+		if _, err := client.Delete(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// servers is each upstream's server lines in the installed file.
+	servers := func() map[string]string {
+		b, _ := os.ReadFile(output)
+		out := map[string]string{}
+		var cur string
+		for _, l := range strings.Split(string(b), "\n") {
+			l = strings.TrimSpace(l)
+			switch {
+			case strings.HasPrefix(l, "upstream "):
+				cur = strings.Fields(l)[1]
+				out[cur] = ""
+			case strings.HasPrefix(l, "server "):
+				out[cur] = strings.TrimSpace(out[cur] + " " + strings.TrimSuffix(strings.Fields(l)[1], ";"))
+			}
+		}
+		return out
+	}
+	steps := []struct {
+		name string
+		edit func()
+		want map[string]string
+	}{
+		{name: "instance records only", edit: func() {
+			put(key(t, "web", "a"), `{"host":"10.0.0.1","port":8080,"ttl":60}`)
+			put(key(t, "web", "b"), `{"host":"10.0.0.2","port":8080,"ttl":60}`)
+		}, want: map[string]string{"docker_web": "10.0.0.1:8080 10.0.0.2:8080", "docker_web_canary": Down, "docker_web_metrics": Down}},
+		{name: "metadata put", edit: func() { put(textKey(t, "web", "b"), meta("b", "canary")) },
+			want: map[string]string{"docker_web": "10.0.0.1:8080 10.0.0.2:8080", "docker_web_canary": "10.0.0.2:8080", "docker_web_metrics": Down}},
+		{name: "metadata changed", edit: func() {
+			put(textKey(t, "web", "b"), meta("b", "stable"))
+			put(textKey(t, "web", "a"), meta("a", "canary"))
+		},
+			want: map[string]string{"docker_web": "10.0.0.1:8080 10.0.0.2:8080", "docker_web_canary": "10.0.0.1:8080", "docker_web_metrics": Down}},
+		{name: "named port put", edit: func() { put(portKey(t, "web", "metrics", "a"), `{"host":"10.0.0.1","port":9100,"ttl":60}`) },
+			want: map[string]string{"docker_web": "10.0.0.1:8080 10.0.0.2:8080", "docker_web_canary": "10.0.0.1:8080", "docker_web_metrics": "10.0.0.1:9100"}},
+		{name: "named port changed", edit: func() { put(portKey(t, "web", "metrics", "a"), `{"host":"10.0.0.1","port":9101,"ttl":60}`) },
+			want: map[string]string{"docker_web": "10.0.0.1:8080 10.0.0.2:8080", "docker_web_canary": "10.0.0.1:8080", "docker_web_metrics": "10.0.0.1:9101"}},
+		{name: "metadata deleted", edit: func() { del(textKey(t, "web", "a")) },
+			want: map[string]string{"docker_web": "10.0.0.1:8080 10.0.0.2:8080", "docker_web_canary": Down, "docker_web_metrics": "10.0.0.1:9101"}},
+		{name: "named port deleted", edit: func() { del(portKey(t, "web", "metrics", "a")) },
+			want: map[string]string{"docker_web": "10.0.0.1:8080 10.0.0.2:8080", "docker_web_canary": Down, "docker_web_metrics": Down}},
+	}
+	for _, st := range steps {
+		st.edit()
+		testenv.EventuallyMsg(t, 5*time.Second, func() string {
+			return fmt.Sprintf("%s: upstreams %v, want %v\nlog:\n%s", st.name, servers(), st.want, logs.String())
+		}, func() bool { return maps.Equal(servers(), st.want) })
 	}
 }
