@@ -178,3 +178,42 @@ func TestIPv6_OnlyHost(t *testing.T) {
 		return err == nil && code == 200 && strings.HasPrefix(body, "v6only ")
 	})
 }
+
+// TestIPv6_Container6: announce_as container6 announces the container's own IPv6 address
+// on a Docker network with IPv6, answered as AAAA (no A), with the container port in SRV;
+// the address answers HTTP from this host.
+func TestIPv6_Container6(t *testing.T) {
+	e := newDepEnv(t)
+	netw := depPrefix + "net6"
+	exec.Command("docker", "network", "rm", netw).Run() // a killed run's
+	if out, err := exec.Command("docker", "network", "create", "--ipv6", "--subnet", "fd00:6:c6::/64", netw).CombinedOutput(); err != nil {
+		t.Fatalf("docker network create --ipv6: %v\n%s", err, out)
+	}
+	name := depPrefix + "c6"
+	t.Cleanup(func() {
+		exec.Command("docker", "rm", "-f", name).Run()
+		exec.Command("docker", "network", "rm", netw).Run()
+	})
+	e.mustApply(t, "apply", "--name", name, "--image", e.images["v1"], "--network", netw,
+		"--announce", "8080", "--port", "8080", "--announce-as", "container6",
+		"--announce-name", "c6", "--instance", "c6", "--ttl", "5",
+		"--etcd-endpoints", e.etcd.Endpoint, "--wait-timeout", "20", "--stop-timeout", "5",
+		"--sv-dir", e.r.SvDir, "--service-dir", e.r.ServiceDir, "--log-dir", e.r.LogDir, "--bin-dir", e.r.BinDir)
+	ip6 := strings.TrimSpace(annDocker(t, "inspect", "-f", "{{(index .NetworkSettings.Networks \""+netw+"\").GlobalIPv6Address}}", name))
+	if !strings.HasPrefix(ip6, "fd00:6:c6:") {
+		t.Fatalf("container's IPv6 address %q, want one in fd00:6:c6::/64", ip6)
+	}
+	if got := e.dns.Dig(t, "c6."+upDomain, "AAAA"); !slices.Equal(got, []string{ip6}) {
+		t.Errorf("AAAA c6 = %v, want [%s]", got, ip6)
+	}
+	if got := e.dns.Dig(t, "c6."+upDomain, "A"); len(got) != 0 {
+		t.Errorf("A c6 = %v, want none", got)
+	}
+	if srv := e.dns.Dig(t, "c6."+upDomain, "SRV"); len(srv) != 1 || !strings.Contains(srv[0], " 8080 c6.c6.") {
+		t.Errorf("SRV c6 = %v, want one with the container port 8080", srv)
+	}
+	url := fmt.Sprintf("http://[%s]:8080/", ip6)
+	if code, body, err := testenv.HTTPGet(upHTTP, url); err != nil || code != 200 {
+		t.Errorf("GET %s: %d %q %v", url, code, body, err)
+	}
+}

@@ -31,11 +31,12 @@ import (
 
 // Ways to find the announced address (Config.AnnounceAs).
 const (
-	AsPublic    = "public"
-	AsPrivate   = "private"
-	AsContainer = "container"
-	AsPublic6   = "public6"  // IPv6, see hostaddr.Rule6; answered as AAAA
-	AsPrivate6  = "private6" // IPv6 ULA, see hostaddr.Rule6; answered as AAAA
+	AsPublic     = "public"
+	AsPrivate    = "private"
+	AsContainer  = "container"
+	AsContainer6 = "container6" // the container's global IPv6 address; answered as AAAA
+	AsPublic6    = "public6"    // IPv6, see hostaddr.Rule6; answered as AAAA
+	AsPrivate6   = "private6"   // IPv6 ULA, see hostaddr.Rule6; answered as AAAA
 )
 
 // Defaults New applies to zero fields (the shared ones come from package defaults).
@@ -264,14 +265,14 @@ func (c *Config) check() error {
 	case c.Port < 1 || c.Port > 65535:
 		return fmt.Errorf("port %d out of range: pass --port between 1 and 65535", c.Port)
 	case c.AnnounceAs != AsPublic && c.AnnounceAs != AsPrivate && c.AnnounceAs != AsContainer &&
-		c.AnnounceAs != AsPublic6 && c.AnnounceAs != AsPrivate6:
-		return fmt.Errorf("announce-as %q: use public, private, container, public6 or private6", c.AnnounceAs)
+		c.AnnounceAs != AsPublic6 && c.AnnounceAs != AsPrivate6 && c.AnnounceAs != AsContainer6:
+		return fmt.Errorf("announce-as %q: use public, private, container, public6, private6 or container6", c.AnnounceAs)
 	case c.PublishedPort != "" && !validPublishedPort(c.PublishedPort):
 		return fmt.Errorf("published-port %q is not a container port: pass PORT or PORT/tcp, e.g. --published-port 8080", c.PublishedPort)
 	case c.PublishedPort != "" && c.IgnoreContainer:
 		return errors.New("published-port reads the port from the container, which needs --watch-container=true")
-	case c.AnnounceAs == AsContainer && c.IgnoreContainer && c.Host == "":
-		return errors.New("announce-as container reads the container's IP, which needs --watch-container=true (or give --host)")
+	case (c.AnnounceAs == AsContainer || c.AnnounceAs == AsContainer6) && c.IgnoreContainer && c.Host == "":
+		return fmt.Errorf("announce-as %s reads the container's IP, which needs --watch-container=true (or give --host)", c.AnnounceAs)
 	case c.TTL < MinTTL:
 		return fmt.Errorf("ttl %d too short: pass --ttl of at least %d seconds", c.TTL, MinTTL)
 	case c.DNSTTL < 0 || c.DNSTTL > 1<<31-1:
@@ -379,6 +380,11 @@ func (a *Announcer) host(st container.State) (string, error) {
 			return "", fmt.Errorf("container %s has no IP address (network %q): use --announce-as private or public for host-network containers", a.cfg.Container, a.cfg.Network)
 		}
 		return st.IP, nil
+	case a.cfg.AnnounceAs == AsContainer6:
+		if st.IP6 == "" {
+			return "", fmt.Errorf("container %s has no global IPv6 address (network %q): run it on a Docker network created with --ipv6, or use --announce-as container", a.cfg.Container, a.cfg.Network)
+		}
+		return st.IP6, nil
 	default:
 		iface := a.cfg.PrivateInterface
 		if a.cfg.AnnounceAs == AsPublic || a.cfg.AnnounceAs == AsPublic6 {

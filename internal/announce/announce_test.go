@@ -134,7 +134,7 @@ func TestNew_Errors(t *testing.T) {
 		{"bad instance", func(c *Config) { c.Instance = "node.1" }, `"node.1"`},
 		{"port zero", func(c *Config) { c.Port = 0 }, "port 0"},
 		{"port high", func(c *Config) { c.Port = 65536 }, "port 65536"},
-		{"announce-as", func(c *Config) { c.AnnounceAs = "lan" }, `"lan": use public, private, container, public6 or private6`},
+		{"announce-as", func(c *Config) { c.AnnounceAs = "lan" }, `"lan": use public, private, container, public6, private6 or container6`},
 		{"container without watch", func(c *Config) { c.AnnounceAs, c.IgnoreContainer = AsContainer, true }, "--watch-container"},
 		{"ttl too short", func(c *Config) { c.TTL = 4 }, "ttl 4"},
 		{"negative dns-ttl", func(c *Config) { c.DNSTTL = -1 }, "dns-ttl -1"},

@@ -71,7 +71,8 @@ alone, logged as an error, and retried with backoff until that lease lets it go.
 
 ` + hostaddr.Rule + `
 ` + hostaddr.Rule6 + `
-container = the container's IP (on --network, or its first network).
+container = the container's IP (on --network, or its first network); container6 its global
+IPv6 address there (a Docker network created with --ipv6).
 --host overrides all of these.
 
 Environment: ` + EnvEndpoints + ` (comma-separated, when --etcd-endpoints is not given),
@@ -117,7 +118,7 @@ func New(stderr io.Writer, reload <-chan struct{}) *cobra.Command {
 	f.StringVar(&cfg.Domain, "domain", announce.DefaultDomain, "DNS domain the service lives in")
 	f.StringVar(&cfg.Prefix, "prefix", defaults.Prefix, "etcd path CoreDNS's etcd plugin reads (one segment)")
 	f.StringVar(&cfg.Instance, "instance", "", "last label of the key and of the SRV target (default: short host name, lowercased)")
-	f.StringVar(&cfg.AnnounceAs, "announce-as", announce.DefaultAnnounceAs, "address to announce: public, private or container; public6 or private6 for IPv6 (see the rules above)")
+	f.StringVar(&cfg.AnnounceAs, "announce-as", announce.DefaultAnnounceAs, "address to announce: public, private or container; public6, private6 or container6 for IPv6 (see the rules above)")
 	f.StringVar(&cfg.Host, "host", "", "explicit address (IP or host name); overrides --announce-as")
 	f.StringVar(&cfg.AnnounceAs6, "announce-as6", "", "dual stack: also announce this IPv6 address, public6 or private6 (keys INSTANCE/ipv4 and INSTANCE/ipv6)")
 	f.StringVar(&cfg.Host6, "host6", "", "dual stack: explicit IPv6 address announced beside the IPv4 one; overrides --announce-as6")

@@ -22,7 +22,7 @@ func TestExecute_Usage(t *testing.T) {
 		{name: "positional", args: append(ok, "extra"), want: `"extra"`},
 		{name: "port range", args: []string{"--name", "web", "--port", "0"}, want: "port 0"},
 		{name: "announce-as", args: append(ok, "--announce-as", "lan"), want: `"lan"`},
-		{name: "announce-as ipv6 typo", args: append(ok, "--announce-as", "public4"), want: `"public4": use public, private, container, public6 or private6`},
+		{name: "announce-as ipv6 typo", args: append(ok, "--announce-as", "public4"), want: `"public4": use public, private, container, public6, private6 or container6`},
 		{name: "ttl", args: append(ok, "--ttl", "1"), want: "ttl 1"},
 		{name: "dns-ttl negative", args: append(ok, "--dns-ttl", "-5"), want: "dns-ttl -5"},
 		{name: "watch false with container", args: append(ok, "--announce-as", "container", "--watch-container=false"), want: "--watch-container"},

@@ -99,7 +99,7 @@ func TestSidecarDocs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ansible-doc: %v\n%s", err, out)
 	}
-	for _, want := range []string{"announce_as", "choices: [public, private, container, public6, private6]", "EXAMPLES", "RETURN VALUES"} {
+	for _, want := range []string{"announce_as", "choices: [public, private, container, public6, private6, container6]", "EXAMPLES", "RETURN VALUES"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("ansible-doc output lacks %q:\n%s", want, out)
 		}

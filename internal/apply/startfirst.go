@@ -76,7 +76,7 @@ func heldPort(svc spec.Service, cur Container) int {
 // (render.PortFile, as run reads it); else announce.
 func recordPort(svc spec.Service, root string) int {
 	switch {
-	case svc.AnnounceAs == spec.AnnounceContainer:
+	case svc.AnnouncesContainer():
 		return svc.Port
 	case svc.StartFirst() && svc.UpdatePort != 0:
 		b, err := safefs.ReadFile(statePath(root, render.PortFile))

@@ -38,6 +38,9 @@ type State struct {
 	// IP is the container's IPv4 address on the chosen network ("" when it has none,
 	// e.g. with --network host).
 	IP string
+	// IP6 is its global IPv6 address on the chosen network ("" when it has none: a
+	// network without IPv6).
+	IP6 string
 	// HostPort is the host port Docker publishes for the Watcher's Port (0 when the
 	// Watcher has no Port or the container publishes none for it). With update
 	// start-first a container may run on either of two host ports, so the announcer
@@ -250,15 +253,18 @@ func FromInspect(resp dockerapi.ContainerInfo, network string) State {
 		}
 	}
 	if resp.NetworkSettings != nil {
-		st.IP = pickIP(resp.NetworkSettings.Networks, network)
+		st.IP = pickIP(resp.NetworkSettings.Networks, network, func(ep *dockerapi.EndpointSettings) string { return ep.IPAddress })
+		st.IP6 = pickIP(resp.NetworkSettings.Networks, network, func(ep *dockerapi.EndpointSettings) string { return ep.GlobalIPv6Address })
 	}
 	return st
 }
 
-func pickIP(nets map[string]*dockerapi.EndpointSettings, network string) string {
+// pickIP returns addr of the endpoint on network, or without one of the first network
+// (by name) where addr is set.
+func pickIP(nets map[string]*dockerapi.EndpointSettings, network string, addr func(*dockerapi.EndpointSettings) string) string {
 	if network != "" {
 		if ep := nets[network]; ep != nil {
-			return ep.IPAddress
+			return addr(ep)
 		}
 		return ""
 	}
@@ -268,8 +274,8 @@ func pickIP(nets map[string]*dockerapi.EndpointSettings, network string) string 
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		if ep := nets[n]; ep != nil && ep.IPAddress != "" {
-			return ep.IPAddress
+		if ep := nets[n]; ep != nil && addr(ep) != "" {
+			return addr(ep)
 		}
 	}
 	return ""
@@ -318,5 +324,5 @@ func describe(m dockerapi.Message) string {
 }
 
 func sameState(a, b State) bool {
-	return a.ID == b.ID && a.Up() == b.Up() && a.Exists == b.Exists && a.Running == b.Running && a.Health == b.Health && a.IP == b.IP && a.HostPort == b.HostPort
+	return a.ID == b.ID && a.Up() == b.Up() && a.Exists == b.Exists && a.Running == b.Running && a.Health == b.Health && a.IP == b.IP && a.IP6 == b.IP6 && a.HostPort == b.HostPort
 }

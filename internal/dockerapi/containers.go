@@ -60,7 +60,8 @@ type NetworkSettings struct {
 
 // EndpointSettings is a container's endpoint on one network.
 type EndpointSettings struct {
-	IPAddress string
+	IPAddress         string
+	GlobalIPv6Address string
 }
 
 // PortBinding is one host address and port a container port is published on.

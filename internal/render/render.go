@@ -269,7 +269,7 @@ func Render(s spec.Service) (tree.Tree, error) {
 	if s.Pull == spec.PullAlways {
 		d.RunPull = spec.PullMissing
 	}
-	if s.AnnounceAs == spec.AnnounceContainer {
+	if s.AnnouncesContainer() {
 		d.AnnouncerPort = s.Port
 	}
 	for _, n := range slices.Sorted(maps.Keys(s.NamedPorts)) {
@@ -292,7 +292,7 @@ func Render(s spec.Service) (tree.Tree, error) {
 			}
 		}
 	}
-	d.PublishAnnounce = s.Announce != 0 && s.AnnounceAs != spec.AnnounceContainer
+	d.PublishAnnounce = s.Announce != 0 && !s.AnnouncesContainer()
 	if s.Host != "" && (d.PublishAnnounce || used["ANNOUNCE_IP"]) {
 		d.AnnounceHost = s.Host
 	} else if d.PublishAnnounce || used["ANNOUNCE_IP"] {

@@ -218,7 +218,7 @@ func checkHost(t target) error {
 	if ip := net.ParseIP(t.s.Host); ip == nil {
 		return optErr(ErrBadValue, "host", "%q is not an IP address (e.g. 10.0.0.5, or fd00::5 without brackets or zone)", t.s.Host)
 	}
-	if t.s.AnnounceAs == AnnounceContainer {
+	if t.s.AnnouncesContainer() {
 		return optErr(ErrBadValue, "host", "%q cannot be used with announce_as container, which announces the container's own address: drop host or announce as public or private", t.s.Host)
 	}
 	return nil

@@ -196,7 +196,7 @@ func checkArgWords(t target) error {
 	s := t.s
 	for _, w := range s.ArgWords {
 		for _, p := range w {
-			if p.Var == "ANNOUNCE_IP" && s.AnnounceAs == AnnounceContainer {
+			if p.Var == "ANNOUNCE_IP" && s.AnnouncesContainer() {
 				return optErr(ErrBadArgs, "args", "%q uses $ANNOUNCE_IP, which is unknown before the container starts when announce_as is container: use $PRIVATE_IP or $PUBLIC_IP", s.Args)
 			}
 		}

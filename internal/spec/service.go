@@ -30,6 +30,9 @@ const (
 	AnnouncePublic    = "public"
 	AnnouncePrivate   = "private"
 	AnnounceContainer = "container"
+	// AnnounceContainer6 announces the container's global IPv6 address (a Docker network
+	// with IPv6), answered as AAAA.
+	AnnounceContainer6 = "container6"
 	// AnnouncePublic6 and AnnouncePrivate6 are public and private for the host's IPv6
 	// address (the announcer's public6 and private6); the container publishes on it.
 	AnnouncePublic6  = "public6"
@@ -153,7 +156,13 @@ func (s Service) StartFirst() bool { return s.Update == UpdateStartFirst }
 
 // HostPublished reports whether the announced port is a host port the container publishes
 // (announce_as public or private), as opposed to the container's own address and port.
-func (s Service) HostPublished() bool { return s.Announce != 0 && s.AnnounceAs != AnnounceContainer }
+func (s Service) HostPublished() bool { return s.Announce != 0 && !s.AnnouncesContainer() }
+
+// AnnouncesContainer reports whether the container's own address is announced (container
+// or container6), which nothing publishes on the host.
+func (s Service) AnnouncesContainer() bool {
+	return s.AnnounceAs == AnnounceContainer || s.AnnounceAs == AnnounceContainer6
+}
 
 // PublishIPv6 reports whether the host address the container publishes on is an IPv6
 // one: an IPv6 host, or no host and announce_as public6 or private6.
