@@ -3,7 +3,11 @@
 # one machine, prints the tables and writes them to BENCHMARKS.md (`make bench`).
 #
 #   converge   rundock apply (CLI), rundock as an Ansible module, and an Ansible template +
-#              community.general.runit play, first run and second (nothing changed) run
+#              community.general.runit play, first run and second (nothing changed) run;
+#              then the module's per-task cost (module, below)
+#   module     per-task cost of the rundock module beside a trivial Go binary module
+#              (bench/module/trivial) and ansible.builtin.ping; part of converge, or alone
+#              with BENCH_ONLY=module (no Docker needed then, nor the runit collection)
 #   latency    docker start/stop/kill and announcer SIGKILL -> record in etcd / CoreDNS
 #              answer, beside the original timer loop (bench/baseline/announce-loop.sh)
 #   footprint  one idle announcer vs the timer loop: memory, CPU, etcd requests
@@ -48,6 +52,8 @@ SCALE_SIZES=${SCALE_SIZES:-$d_ss}
 SCALE_HOLD=${SCALE_HOLD:-$d_sh}
 GO_BENCHTIME=${GO_BENCHTIME:-$d_gbt}
 UPSTREAMS_TRIALS=${UPSTREAMS_TRIALS:-$d_ut}
+MODULE_TASKS=${MODULE_TASKS:-30}
+MODULE_REPS=${MODULE_REPS:-5}
 
 step() { printf '\n==> bench: %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -57,6 +63,7 @@ freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0
 
 work=$(mktemp -d /tmp/rdbench.XXXXXX)
 pids=()
+NEED_DOCKER=1 # main says which sections need it
 cleanup() {
   set +e
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
@@ -68,8 +75,10 @@ cleanup() {
   for d in "$work"/enabled-*/service; do
     [ -d "$d" ] && for s in "$d"/*; do sv -w 15 down "$s" >/dev/null 2>&1; sv exit "$s" >/dev/null 2>&1; done
   done
-  ids=$(docker ps -aq --filter name='^/rdbench-' 2>/dev/null)
-  [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1
+  if [ "$NEED_DOCKER" = 1 ]; then
+    ids=$(docker ps -aq --filter name='^/rdbench-' 2>/dev/null)
+    [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -243,11 +252,16 @@ EOF
   ln -sf "$root/bin/rundock" "$work/library/rundock"
 }
 
+playbook() { # LIBRARY ARGS...: ansible-playbook on localhost with modules from LIBRARY
+  local lib=$1; shift
+  ANSIBLE_LIBRARY="$lib" ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
+    ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=false \
+    ansible-playbook -i localhost, "$@"
+}
+
 run_play() { # PLAY N STATE SVDIR SERVICEDIR
   ansible_vars "$2" >"$work/vars-$2.yml"
-  ANSIBLE_LIBRARY="$work/library" ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
-    ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=false \
-    ansible-playbook -i localhost, "$work/$1" -e "@$work/vars-$2.yml" \
+  playbook "$work/library" "$work/$1" -e "@$work/vars-$2.yml" \
     -e "state=$3 sv_dir=$4 service_dir=$5"
 }
 
@@ -313,7 +327,7 @@ converge() {
     SECOND[template,$n]=$b; FIRST[template,$n]=$a
     # the same services through the module, to compare the trees byte for byte
     [ -d "$work/mod-$n/sv" ] || run_play module-play.yml "$n" present "$work/mod-$n/sv" "$work/mod-$n/service" >/dev/null 2>&1
-    if diff -r -x .rundock.lock "$work/mod-$n/sv" "$d/sv" >"$work/tpl-diff" 2>&1; then
+    if same_trees "$work/mod-$n" "$d" sv >"$work/tpl-diff" 2>&1; then
       echo "same" >"$work/tpl-same"
     else
       echo "different" >"$work/tpl-same"
@@ -323,15 +337,107 @@ converge() {
   {
     echo
     if [ "$(cat "$work/tpl-same" 2>/dev/null)" = same ]; then
-      echo "The template play wrote byte-identical trees to the rundock module's (\`diff -r\`), so both rows do the same work."
+      echo "The template play wrote byte-identical trees to the rundock module's (\`diff -r\` with each tree's own directory replaced by ROOT: the scripts name their sv_dir), so both rows do the same work."
     else
       echo "The template play's trees were NOT byte-identical to rundock's (see the run's log)."
     fi
   } >>"$f"
   marginal >>"$f"
   [ "$ENABLED_N" -gt 0 ] && converge_enabled
+  echo >>"$f"
+  module_cost >>"$f"
   add_section "Converge" "$f"
 }
+
+# same_trees A B SUB: diff -r of A/SUB and B/SUB with each side's own root (A, B) replaced
+# by ROOT in copies: the run scripts name their sv_dir and service_dir (state dir, drain
+# paths), which differ between two runs in two directories and are not what is compared.
+same_trees() {
+  local a=$1 b=$2 sub=$3 t
+  t=$(mktemp -d "$work/same.XXXXXX")
+  cp -a "$a/$sub" "$t/a"; cp -a "$b/$sub" "$t/b"
+  find "$t/a" -type f ! -name .rundock.lock -exec sed -i "s|$a|ROOT|g" {} +
+  find "$t/b" -type f ! -name .rundock.lock -exec sed -i "s|$b|ROOT|g" {} +
+  diff -r -x .rundock.lock "$t/a" "$t/b"
+  local rc=$?
+  rm -rf "$t"
+  return $rc
+}
+
+# --- module cost ------------------------------------------------------------------------
+# module_cost: what one task of the rundock module costs beside a trivial Go binary module
+# (bench/module/trivial, which reads its args file and prints {"changed": false}) and
+# ansible.builtin.ping (Python), in one run: a play of MODULE_TASKS tasks of each (one task
+# looped, as the converge rows are), the rundock one on an unchanged present service, run
+# MODULE_REPS times in turn with an empty play; per task = (median play - median empty
+# play) / MODULE_TASKS. Prints the table on stdout.
+module_cost() {
+  local d=$work/modcost n=$MODULE_TASKS r k t
+  step "module: $MODULE_TASKS tasks x $MODULE_REPS runs: trivial binary module, rundock module, ping, empty play"
+  mkdir -p "$d/library"
+  # built as make build builds bin/rundock, so the two binaries differ in their code alone
+  CGO_ENABLED=0 go build -trimpath -ldflags "$BUILD_LDFLAGS" -o "$d/library/trivial" ./bench/module/trivial
+  ln -sf "$root/bin/rundock" "$d/library/rundock"
+  {
+    echo "- hosts: localhost"
+    echo "  connection: local"
+    echo "  gather_facts: false"
+    echo "  tasks: []"
+  } >"$d/empty.yml"
+  for k in trivial rundock ping; do
+    sed 's/tasks: \[\]/tasks:/' "$d/empty.yml" >"$d/$k.yml"
+    echo "    - name: $k, one task per item" >>"$d/$k.yml"
+    case $k in
+      trivial) echo "      trivial: {}" ;;
+      ping) echo "      ansible.builtin.ping: {}" ;;
+      rundock)
+        cat <<EOF
+      rundock:
+        name: modcost
+        state: present
+        image: $IMAGE
+        announce: 29998
+        announce_as: container
+        port: 8080
+        ttl: 30
+        etcd_endpoints: ["$ETCD_EP"]
+        log_dir: $d/log
+        sv_dir: $d/sv
+        service_dir: $d/service
+        bin_dir: $root/bin
+EOF
+        ;;
+    esac >>"$d/$k.yml"
+    echo "      loop: \"{{ range($n) | list }}\"" >>"$d/$k.yml"
+  done
+  modplay rundock.yml >"$d/install.log" 2>&1 || { cat "$d/install.log" >&2; die "the rundock module play failed"; }
+  for r in $(seq 1 "$MODULE_REPS"); do
+    for k in empty trivial rundock ping; do
+      timed t modplay "$k.yml"
+      echo "$t" >>"$d/$k.ms"
+      [ "$k" = rundock ] && ! grep -q 'changed=0' "$work/last.log" && echo "bench: note: the rundock module reported changes on an unchanged service" >&2
+    done
+  done
+  local med_empty med_trivial med_rundock med_ping
+  for k in empty trivial rundock ping; do
+    printf -v "med_$k" '%s' "$(sort -n "$d/$k.ms" | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')"
+  done
+  echo "Per-task cost of a binary module: a play of $n tasks of each (one task looped over $n items), the"
+  echo "rundock one on an unchanged \`state: present\` service; $MODULE_REPS runs of each in turn with an empty play;"
+  echo "per task = (median play - median empty play ($med_empty ms)) / $n. Both binaries built by \`make build\`'s flags."
+  echo
+  echo "| module | per task | vs trivial | binary |"
+  echo "|---|---:|---:|---:|"
+  awk -v e="$med_empty" -v n="$n" -v tr="$med_trivial" -v rd="$med_rundock" -v pg="$med_ping" \
+      -v st="$(stat -c %s "$d/library/trivial")" -v sr="$(stat -L -c %s "$d/library/rundock")" 'BEGIN {
+    t = (tr - e) / n; r = (rd - e) / n; p = (pg - e) / n
+    printf "| trivial Go binary module (bench/module/trivial) | %.1f ms | 1.00x | %.1f MiB |\n", t, st/1048576
+    printf "| `rundock` module, unchanged service | %.1f ms | %.2fx | %.1f MiB |\n", r, r/t, sr/1048576
+    printf "| `ansible.builtin.ping` (Python) | %.1f ms | %.2fx | |\n", p, p/t }'
+}
+
+# modplay PLAY: one of module_cost's plays
+modplay() { playbook "$work/modcost/library" "$work/modcost/$1"; }
 
 # converge_enabled: the same with supervision: state enabled against a real runsvdir, the
 # containers started (rundock: link + wait for runsv; the play: community.general.runit
@@ -389,9 +495,7 @@ converge_enabled() {
 run_enabled() { # PLAY N DIR: Ansible run with container names rdbench-HOW-i
   local vars="$work/vars-en-$2.yml"
   ansible_vars "$2" | sed "s/name: bench/name: rdbench-$how-/" >"$vars"
-  ANSIBLE_LIBRARY="$work/library" ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
-    ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=false \
-    ansible-playbook -i localhost, "$work/$1" -e "@$vars" -e "state=enabled sv_dir=$3/sv service_dir=$3/service"
+  playbook "$work/library" "$work/$1" -e "@$vars" -e "state=enabled sv_dir=$3/sv service_dir=$3/service"
 }
 
 # --- latency ----------------------------------------------------------------------------
@@ -529,21 +633,35 @@ gobench() {
 # Everything runs from main, so bash has parsed the whole file before anything runs (an
 # edit to this file during a run cannot change the run).
 main() {
-  bash scripts/setup-bench.sh
+  # module and go alone need neither Docker nor the runit collection
+  local s
+  NEED_DOCKER=0
+  for s in converge latency footprint scale upstreams deploy; do want "$s" && NEED_DOCKER=1; done
+  if [ "$NEED_DOCKER" = 1 ]; then
+    bash scripts/setup-bench.sh
+  else
+    for s in etcd ansible-playbook curl; do command -v "$s" >/dev/null 2>&1 || die "$s is missing: run 'make setup' first"; done
+  fi
   ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
   step "build"
   make -s build
+  # the flags make build links bin/rundock with (module_cost builds its trivial module so)
+  BUILD_LDFLAGS=$(make -s -n build | sed -n "s|.*-ldflags '\([^']*\)'.*cmd/rundock\$|\1|p")
   mkdir -p "$work/bin"
   for p in scale latency footprint upstreams; do go build -o "$work/bin/$p" "./bench/$p"; done
   IMAGE=rundock-echo:bench
-  bash examples/images/build.sh "$IMAGE" >/dev/null
+  [ "$NEED_DOCKER" = 1 ] && bash examples/images/build.sh "$IMAGE" >/dev/null
   started=$(date -u +'%Y-%m-%d %H:%M UTC')
   t_start=$(now_ms)
   # the main etcd: latency rows, footprint (announcer side), and the enabled converge
   # services' announcers
   start_etcd main
-  start_coredns "$ETCD_EP"
+  [ "$NEED_DOCKER" = 1 ] && start_coredns "$ETCD_EP"
   want converge && converge
+  if want module && ! want converge; then
+    module_cost >"$work/module.md"
+    add_section "Converge: module cost" "$work/module.md"
+  fi
   want latency && latency
   want footprint && footprint
   want scale && scale
@@ -560,9 +678,13 @@ main() {
     echo
     echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')),"
     echo "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr), $(. /etc/os-release && echo "$PRETTY_NAME")."
-    echo "Docker $(docker version --format '{{.Server.Version}}'), $(etcd --version | sed -n 1p), $("$GOBIN/coredns" -version | sed -n 1p),"
+    if [ "$NEED_DOCKER" = 1 ]; then
+      echo "Docker $(docker version --format '{{.Server.Version}}'), $(etcd --version | sed -n 1p), $("$GOBIN/coredns" -version | sed -n 1p),"
+    else
+      echo "$(etcd --version | sed -n 1p),"
+    fi
     echo "$(ansible --version | sed -n 1p), $(go version | cut -d' ' -f3), rundock $(git describe --always --dirty)."
-    echo "Command: \`$([ "$QUICK" = 1 ] && echo "BENCH_QUICK=1 ")make bench\`."
+    echo "Command: \`$([ "$QUICK" = 1 ] && echo "BENCH_QUICK=1 ")$([ -n "${BENCH_ONLY:-}" ] && echo "BENCH_ONLY=\"$ONLY\" ")make bench\`."
     for s in "${sections[@]}"; do
       printf '\n## %s\n\n' "${s%%|*}"
       cat "${s#*|}"
