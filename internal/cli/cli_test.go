@@ -91,7 +91,11 @@ func TestIsModuleInvocation(t *testing.T) {
 		{"directory", []string{filepath.Dir(args)}, false},
 		{"two args", []string{args, args}, false},
 		{"none", nil, false},
+		{"file named as a subcommand", []string{"version"}, false},
+		{"file named as a subcommand, with a path", []string{"./version"}, true},
 	}
+	t.Chdir(filepath.Dir(args))
+	os.WriteFile("version", []byte("{}"), 0o644)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if got := IsModuleInvocation(c.argv); got != c.want {
