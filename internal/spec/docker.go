@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/distribution/reference"
 )
 
 // The checks of the values rundock passes to docker run: the image, published ports,
@@ -31,14 +29,14 @@ func checkImage(t target) error {
 		}
 		return optErr(ErrMissing, "image", "missing: set image (e.g. image=nginx:1.27), required unless state is absent or disabled")
 	}
-	if _, err := reference.ParseNormalizedNamed(img); err == nil {
+	if err := parseNormalizedNamed(img); err == nil {
 		return nil
 	} else if l := lowerRepo(img); l != img {
-		if _, err := reference.ParseNormalizedNamed(l); err == nil {
+		if err := parseNormalizedNamed(l); err == nil {
 			return optErr(ErrBadValue, "image", "%q is not an image reference: repository names are lowercase (try %q)", img, l)
 		}
 	}
-	if _, err := reference.ParseAnyReference(img); err == nil && !strings.HasPrefix(img, "-") {
+	if err := parseAnyImageRef(img); err == nil && !strings.HasPrefix(img, "-") {
 		return nil // an image ID
 	} else if err != nil {
 		return optErr(ErrBadValue, "image", "%q is not an image reference (%v): use [REGISTRY/]REPOSITORY[:TAG][@DIGEST], e.g. nginx:1.27", img, err)
