@@ -411,30 +411,40 @@ EOF
     echo "      loop: \"{{ range($n) | list }}\"" >>"$d/$k.yml"
   done
   modplay rundock.yml >"$d/install.log" 2>&1 || { cat "$d/install.log" >&2; die "the rundock module play failed"; }
+  # wall and CPU (user + system, ansible-playbook and its children) of each run: the CPU
+  # figures hold up better on a loaded machine
+  local TIMEFORMAT='%3R %3U %3S'
   for r in $(seq 1 "$MODULE_REPS"); do
     for k in empty trivial rundock ping; do
-      timed t modplay "$k.yml"
-      echo "$t" >>"$d/$k.ms"
+      { time modplay "$k.yml" >"$work/last.log" 2>&1 || touch "$d/failed"; } 2>>"$d/$k.times"
+      [ -e "$d/failed" ] && { cat "$work/last.log" >&2; die "the $k play failed"; }
       [ "$k" = rundock ] && ! grep -q 'changed=0' "$work/last.log" && echo "bench: note: the rundock module reported changes on an unchanged service" >&2
     done
   done
-  local med_empty med_trivial med_rundock med_ping
+  local k w c args=()
   for k in empty trivial rundock ping; do
-    printf -v "med_$k" '%s' "$(sort -n "$d/$k.ms" | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')"
+    w=$(awk '{print $1 * 1000}' "$d/$k.times" | median); c=$(awk '{print ($2 + $3) * 1000}' "$d/$k.times" | median)
+    args+=(-v "w_$k=$w" -v "c_$k=$c")
   done
   echo "Per-task cost of a binary module: a play of $n tasks of each (one task looped over $n items), the"
   echo "rundock one on an unchanged \`state: present\` service; $MODULE_REPS runs of each in turn with an empty play;"
-  echo "per task = (median play - median empty play ($med_empty ms)) / $n. Both binaries built by \`make build\`'s flags."
+  echo "per task = (median play - median empty play) / $n, in wall time and in CPU time (user + system of"
+  echo "ansible-playbook and all it runs). Both binaries are built with \`make build\`'s flags."
   echo
-  echo "| module | per task | vs trivial | binary |"
-  echo "|---|---:|---:|---:|"
-  awk -v e="$med_empty" -v n="$n" -v tr="$med_trivial" -v rd="$med_rundock" -v pg="$med_ping" \
-      -v st="$(stat -c %s "$d/library/trivial")" -v sr="$(stat -L -c %s "$d/library/rundock")" 'BEGIN {
-    t = (tr - e) / n; r = (rd - e) / n; p = (pg - e) / n
-    printf "| trivial Go binary module (bench/module/trivial) | %.1f ms | 1.00x | %.1f MiB |\n", t, st/1048576
-    printf "| `rundock` module, unchanged service | %.1f ms | %.2fx | %.1f MiB |\n", r, r/t, sr/1048576
-    printf "| `ansible.builtin.ping` (Python) | %.1f ms | %.2fx | |\n", p, p/t }'
+  echo "| module | per task | vs trivial | CPU per task | vs trivial | binary |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  awk "${args[@]}" -v n="$n" -v st="$(stat -c %s "$d/library/trivial")" -v sr="$(stat -L -c %s "$d/library/rundock")" '
+  function row(l, w, c, size) {
+    printf "| %s | %.1f ms | %.2fx | %.1f ms | %.2fx | %s |\n", l, (w-w_empty)/n, (w-w_empty)/(w_trivial-w_empty), (c-c_empty)/n, (c-c_empty)/(c_trivial-c_empty), size }
+  BEGIN {
+    row("trivial Go binary module (bench/module/trivial)", w_trivial, c_trivial, sprintf("%.1f MiB", st/1048576))
+    row("`rundock` module, unchanged service", w_rundock, c_rundock, sprintf("%.1f MiB", sr/1048576))
+    row("`ansible.builtin.ping` (Python)", w_ping, c_ping, "")
+    printf "\nThe empty play: %.0f ms, %.0f ms CPU.\n", w_empty, c_empty }'
 }
+
+# median: the median of the numbers on stdin, one a line
+median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 # modplay PLAY: one of module_cost's plays
 modplay() { playbook "$work/modcost/library" "$work/modcost/$1"; }
