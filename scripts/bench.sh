@@ -54,6 +54,7 @@ GO_BENCHTIME=${GO_BENCHTIME:-$d_gbt}
 UPSTREAMS_TRIALS=${UPSTREAMS_TRIALS:-$d_ut}
 MODULE_TASKS=${MODULE_TASKS:-30}
 MODULE_REPS=${MODULE_REPS:-5}
+MODULE_EXTRA=${MODULE_EXTRA:-}
 
 step() { printf '\n==> bench: %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -370,14 +371,17 @@ same_trees() {
 # ansible.builtin.ping (Python), in one run: a play of MODULE_TASKS tasks of each (one task
 # looped, as the converge rows are), the rundock one on an unchanged present service, run
 # MODULE_REPS times in turn with an empty play; per task = (median play - median empty
-# play) / MODULE_TASKS. Prints the table on stdout.
+# play) / MODULE_TASKS. MODULE_EXTRA="LABEL=PATH ..." adds rows for other rundock binaries
+# (e.g. main's build) in the same run. Prints the table on stdout.
 module_cost() {
   local d=$work/modcost n=$MODULE_TASKS r k t
   step "module: $MODULE_TASKS tasks x $MODULE_REPS runs: trivial binary module, rundock module, ping, empty play"
-  mkdir -p "$d/library"
+  # not $d/library: Ansible takes a library/ beside the playbook before ANSIBLE_LIBRARY, so
+  # every play would run that one's rundock
+  mkdir -p "$d/lib-main"
   # built as make build builds bin/rundock, so the two binaries differ in their code alone
-  CGO_ENABLED=0 go build -trimpath -ldflags "$BUILD_LDFLAGS" -o "$d/library/trivial" ./bench/module/trivial
-  ln -sf "$root/bin/rundock" "$d/library/rundock"
+  CGO_ENABLED=0 go build -trimpath -ldflags "$BUILD_LDFLAGS" -o "$d/lib-main/trivial" ./bench/module/trivial
+  ln -sf "$root/bin/rundock" "$d/lib-main/rundock"
   {
     echo "- hosts: localhost"
     echo "  connection: local"
@@ -410,21 +414,27 @@ EOF
     esac >>"$d/$k.yml"
     echo "      loop: \"{{ range($n) | list }}\"" >>"$d/$k.yml"
   done
-  modplay rundock.yml >"$d/install.log" 2>&1 || { cat "$d/install.log" >&2; die "the rundock module play failed"; }
+  modrun rundock >"$d/install.log" 2>&1 || { cat "$d/install.log" >&2; die "the rundock module play failed"; }
+  # MODULE_EXTRA="LABEL=PATH ...": more rundock binaries to time in the same run (an older
+  # build, another branch's), each as the module of its own library directory
+  local kinds="empty trivial rundock ping" x
+  for x in $MODULE_EXTRA; do
+    mkdir -p "$d/extra-${x%%=*}"; ln -sf "$(realpath "${x#*=}")" "$d/extra-${x%%=*}/rundock"
+    kinds+=" x-${x%%=*}"
+  done
   # wall and CPU (user + system, ansible-playbook and its children) of each run: the CPU
   # figures hold up better on a loaded machine
   local TIMEFORMAT='%3R %3U %3S'
   for r in $(seq 1 "$MODULE_REPS"); do
-    for k in empty trivial rundock ping; do
-      { time modplay "$k.yml" >"$work/last.log" 2>&1 || touch "$d/failed"; } 2>>"$d/$k.times"
+    for k in $kinds; do
+      { time modrun "$k" >"$work/last.log" 2>&1 || touch "$d/failed"; } 2>>"$d/$k.times"
       [ -e "$d/failed" ] && { cat "$work/last.log" >&2; die "the $k play failed"; }
-      [ "$k" = rundock ] && ! grep -q 'changed=0' "$work/last.log" && echo "bench: note: the rundock module reported changes on an unchanged service" >&2
+      case $k in rundock | x-*) grep -q 'changed=0' "$work/last.log" || echo "bench: note: $k reported changes on an unchanged service" >&2 ;; esac
     done
   done
-  local k w c args=()
-  for k in empty trivial rundock ping; do
-    w=$(awk '{print $1 * 1000}' "$d/$k.times" | median); c=$(awk '{print ($2 + $3) * 1000}' "$d/$k.times" | median)
-    args+=(-v "w_$k=$w" -v "c_$k=$c")
+  local -A wall=() cpu=()
+  for k in $kinds; do
+    wall[$k]=$(awk '{print $1 * 1000}' "$d/$k.times" | median); cpu[$k]=$(awk '{print ($2 + $3) * 1000}' "$d/$k.times" | median)
   done
   echo "Per-task cost of a binary module: a play of $n tasks of each (one task looped over $n items), the"
   echo "rundock one on an unchanged \`state: present\` service; $MODULE_REPS runs of each in turn with an empty play;"
@@ -433,21 +443,34 @@ EOF
   echo
   echo "| module | per task | vs trivial | CPU per task | vs trivial | binary |"
   echo "|---|---:|---:|---:|---:|---:|"
-  awk "${args[@]}" -v n="$n" -v st="$(stat -c %s "$d/library/trivial")" -v sr="$(stat -L -c %s "$d/library/rundock")" '
-  function row(l, w, c, size) {
-    printf "| %s | %.1f ms | %.2fx | %.1f ms | %.2fx | %s |\n", l, (w-w_empty)/n, (w-w_empty)/(w_trivial-w_empty), (c-c_empty)/n, (c-c_empty)/(c_trivial-c_empty), size }
-  BEGIN {
-    row("trivial Go binary module (bench/module/trivial)", w_trivial, c_trivial, sprintf("%.1f MiB", st/1048576))
-    row("`rundock` module, unchanged service", w_rundock, c_rundock, sprintf("%.1f MiB", sr/1048576))
-    row("`ansible.builtin.ping` (Python)", w_ping, c_ping, "")
-    printf "\nThe empty play: %.0f ms, %.0f ms CPU.\n", w_empty, c_empty }'
+  for k in $kinds; do
+    local label size=""
+    case $k in
+      empty) continue ;;
+      trivial) label="trivial Go binary module (bench/module/trivial)"; size=$(stat -c %s "$d/lib-main/trivial") ;;
+      rundock) label="\`rundock\` module, unchanged service"; size=$(stat -L -c %s "$d/lib-main/rundock") ;;
+      ping) label="\`ansible.builtin.ping\` (Python)" ;;
+      x-*) label="\`rundock\` module, ${k#x-}"; size=$(stat -L -c %s "$d/extra-${k#x-}/rundock") ;;
+    esac
+    awk -v l="$label" -v n="$n" -v w="${wall[$k]}" -v c="${cpu[$k]}" -v we="${wall[empty]}" -v ce="${cpu[empty]}" \
+        -v wt="${wall[trivial]}" -v ct="${cpu[trivial]}" -v size="$size" 'BEGIN {
+      printf "| %s | %.1f ms | %.2fx | %.1f ms | %.2fx | %s |\n", l, (w-we)/n, (w-we)/(wt-we), (c-ce)/n, (c-ce)/(ct-ce), size == "" ? "" : sprintf("%.1f MiB", size/1048576) }'
+  done
+  echo
+  echo "The empty play: ${wall[empty]} ms, ${cpu[empty]} ms CPU."
+}
+
+# modrun KIND: one of module_cost's plays (x-LABEL: the rundock play with MODULE_EXTRA's LABEL)
+modrun() {
+  case $1 in
+    x-*) playbook "$work/modcost/extra-${1#x-}" "$work/modcost/rundock.yml" ;;
+    *) playbook "$work/modcost/lib-main" "$work/modcost/$1.yml" ;;
+  esac
 }
 
 # median: the median of the numbers on stdin, one a line
 median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
-# modplay PLAY: one of module_cost's plays
-modplay() { playbook "$work/modcost/library" "$work/modcost/$1"; }
 
 # converge_enabled: the same with supervision: state enabled against a real runsvdir, the
 # containers started (rundock: link + wait for runsv; the play: community.general.runit
