@@ -41,9 +41,9 @@ func TestApply_ExamplesDryRun(t *testing.T) {
 	for _, r := range results {
 		names = append(names, r.Name)
 	}
-	// Files sorted: cache.yaml, then web.yml with two services.
-	if got := strings.Join(names, ","); got != "cache,web,web-admin" {
-		t.Errorf("services %s, want cache,web,web-admin", got)
+	// Files sorted: api.yml, cache.yaml, then web.yml with two services.
+	if got := strings.Join(names, ","); got != "api,cache,web,web-admin" {
+		t.Errorf("services %s, want api,cache,web,web-admin", got)
 	}
 }
 
