@@ -11,6 +11,7 @@
 #   latency    docker start/stop/kill and announcer SIGKILL -> record in etcd / CoreDNS
 #              answer, beside the original timer loop (bench/baseline/announce-loop.sh)
 #   footprint  one idle announcer vs the timer loop: memory, CPU, etcd requests
+#   memory     N = 1, 10, 50 announcers on one host vs N timer loops: RSS, PSS, private memory
 #   scale      N announcers (their own code, one etcd client each) against one etcd
 #   upstreams  rundock upstreams --watch: etcd put -> nginx sends the new instance a request;
 #              reloads per burst of changes
@@ -29,7 +30,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 QUICK=${BENCH_QUICK:-0}
-ONLY=${BENCH_ONLY:-converge latency footprint scale upstreams deploy go}
+ONLY=${BENCH_ONLY:-converge latency footprint memory scale upstreams deploy go}
 OUT=${BENCH_OUT:-$root/BENCHMARKS.md}
 GOBIN=${GOBIN:-$(go env GOPATH)/bin}
 # Each knob can be overridden from the environment, e.g. SCALE_SIZES="1000 10000".
@@ -55,6 +56,8 @@ UPSTREAMS_TRIALS=${UPSTREAMS_TRIALS:-$d_ut}
 MODULE_TASKS=${MODULE_TASKS:-30}
 MODULE_REPS=${MODULE_REPS:-5}
 MODULE_EXTRA=${MODULE_EXTRA:-}
+MEMORY_SIZES=${MEMORY_SIZES:-1,10,50}
+MEMORY_IDLE=${MEMORY_IDLE:-5s}
 
 step() { printf '\n==> bench: %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -573,6 +576,27 @@ footprint() {
   add_section "Footprint" "$f"
 }
 
+# --- memory -----------------------------------------------------------------------------
+memory() {
+  step "memory: N announcers / timer loops on one host, sizes $MEMORY_SIZES"
+  local f="$work/memory.md"
+  go build -o "$work/bin/memory" ./bench/memory
+  {
+    echo "N processes of each kind on this host, idle ${MEMORY_IDLE} after all N records are in etcd; per process the"
+    echo "median of /proc/PID/smaps_rollup's Rss, Pss and Private_Clean + Private_Dirty (bench/memory). RSS counts the"
+    echo "shared binary once per process; PSS shares it among the N (the PSS of all N is what they cost together);"
+    echo "private is what one more process costs (at N = 1 it includes the whole binary, which nothing shares)."
+    echo "Announcers: \`bin/announcer\` with the flags and environment of its rendered run script (--ttl 30, --state-dir),"
+    echo "each following its own container through a fake Docker Engine API on a unix socket (ping, inspect of a"
+    echo "running container, an events stream that stays open), against one etcd started for the section."
+    echo "Timer loops: \`bench/baseline/announce-loop.sh\`: the bash and its sleep (its etcdctl runs are over by then)."
+    echo "Registrator (one process for the whole host) held 13 MiB RSS in a separate side-by-side run (not reproduced here)."
+    echo
+    "$work/bin/memory" -announcer bin/announcer -loop bench/baseline/announce-loop.sh -sizes "$MEMORY_SIZES" -idle "$MEMORY_IDLE"
+  } >"$f"
+  add_section "Memory of N announcers on one host" "$f"
+}
+
 # --- scale ------------------------------------------------------------------------------
 scale() {
   step "scale: sizes $SCALE_SIZES, hold $SCALE_HOLD each"
@@ -697,6 +721,7 @@ main() {
   fi
   want latency && latency
   want footprint && footprint
+  want memory && memory
   want scale && scale
   want upstreams && upstreams
   want deploy && deploy

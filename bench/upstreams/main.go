@@ -233,12 +233,11 @@ func eventually(timeout time.Duration, cond func() bool) bool {
 }
 
 func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := measure.FreePort()
 	if err != nil {
 		fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 func write(path, s string) {
