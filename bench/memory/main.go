@@ -20,6 +20,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -41,6 +42,7 @@ import (
 	"github.com/rundock/rundock/bench/internal/measure"
 	"github.com/rundock/rundock/internal/skydns"
 	"github.com/rundock/rundock/internal/testenv/procfs"
+	"github.com/rundock/rundock/templates"
 )
 
 const domain = "s.prod.example.com"
@@ -101,8 +103,12 @@ func main() {
 	go srv.Serve(ln)
 	defer srv.Close()
 
-	// The environment of templates/announcer-run.tmpl's run script, and the fake Docker.
-	extra := append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "DOCKER_HOST=unix://" + sock}, env...)
+	runEnv, err := runScriptEnv()
+	if err != nil {
+		fatal(err)
+	}
+	extra := append(append(runEnv, "DOCKER_HOST=unix://"+sock), env...)
+	fmt.Fprintf(os.Stderr, "memory: announcer environment: %s\n", strings.Join(extra, " "))
 	name := "announcer (Go)"
 	if *label != "" {
 		name += ", " + *label
@@ -144,6 +150,36 @@ func main() {
 		fmt.Printf("| timer loop (bash + sleep) | %d | %s |\n", n, row)
 	}
 }
+
+// runScriptEnv returns the variables the announcer's run script sets and exports
+// (templates/announcer-run.tmpl: PATH, GOMAXPROCS), as K=V, so that the announcers here
+// run as runit runs them.
+func runScriptEnv() ([]string, error) {
+	b, err := templates.FS.ReadFile("announcer-run.tmpl")
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]string{}
+	var env []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if m := assignment.FindStringSubmatch(line); m != nil {
+			set[m[1]] = m[0]
+		}
+		if names, ok := strings.CutPrefix(line, "export "); ok {
+			for _, n := range strings.Fields(names) {
+				if kv, ok := set[n]; ok {
+					env = append(env, kv)
+				}
+			}
+		}
+	}
+	if len(env) == 0 {
+		return nil, errors.New("templates/announcer-run.tmpl exports no variable: cannot tell the announcer's environment")
+	}
+	return env, nil
+}
+
+var assignment = regexp.MustCompile(`^([A-Z_][A-Z0-9_]*)=([^ $'"]+)$`)
 
 // key is the record key of the service svc.
 func key(svc string) string {
