@@ -47,6 +47,9 @@ import (
 
 const domain = "s.prod.example.com"
 
+// prSetChildSubreaper is prctl's PR_SET_CHILD_SUBREAPER (linux/prctl.h).
+const prSetChildSubreaper = 36
+
 func main() {
 	var (
 		announcer = flag.String("announcer", "bin/announcer", "announcer binary; empty skips the announcer rows")
@@ -70,6 +73,9 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
+	// The subreaper of what it starts: a loop's sleep, orphaned when its loop exits, comes
+	// here to be reaped rather than left to init.
+	syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	work, err := os.MkdirTemp("", "rdbench-memory.")
@@ -204,7 +210,18 @@ func measureGroup(ctx context.Context, cli *clientv3.Client, n int, idle time.Du
 	defer log.Close()
 	var cmds []*exec.Cmd
 	var keys []string
-	defer func() { measure.Stop(5*time.Second, cmds...) }()
+	// A loop's sleep outlives it (its trap exits without killing it); as the subreaper
+	// (see main), this process inherits, kills and reaps it.
+	var sleeps []int
+	defer func() {
+		measure.Stop(5*time.Second, cmds...)
+		for _, pid := range sleeps {
+			if syscall.Kill(pid, syscall.SIGTERM) == nil {
+				var ws syscall.WaitStatus
+				syscall.Wait4(pid, &ws, 0, nil)
+			}
+		}
+	}()
 	for i := range n {
 		c, k := mk(i)
 		c.Stdout, c.Stderr = log, log
@@ -229,6 +246,7 @@ func measureGroup(ctx context.Context, cli *clientv3.Client, n int, idle time.Du
 	var pssAll int64
 	for _, c := range cmds {
 		m, err := treeMemory(c.Process.Pid)
+		sleeps = append(sleeps, procfs.Children(c.Process.Pid)...)
 		if err != nil {
 			return "", err
 		}
