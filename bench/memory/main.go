@@ -69,9 +69,25 @@ func main() {
 		return nil
 	})
 	flag.Parse()
-	ns, err := parseSizes(*sizes)
-	if err != nil {
+	if err := run(options{announcer: *announcer, loop: *loopSh, etcd: *etcdEP, etcdBin: *etcdBin, sizes: *sizes,
+		idle: *idle, label: *label, env: env}); err != nil {
 		fatal(err)
+	}
+}
+
+// options are the command's flags.
+type options struct {
+	announcer, loop, etcd, etcdBin, sizes, label string
+	idle                                         time.Duration
+	env                                          []string
+}
+
+// run measures every size, announcers then loops; it returns the first error, after
+// stopping what it started.
+func run(o options) error {
+	ns, err := parseSizes(o.sizes)
+	if err != nil {
+		return err
 	}
 	// The subreaper of what it starts: a loop's sleep, orphaned when its loop exits, comes
 	// here to be reaped rather than left to init.
@@ -80,22 +96,22 @@ func main() {
 	defer cancel()
 	work, err := os.MkdirTemp("", "rdbench-memory.")
 	if err != nil {
-		fatal(err)
+		return err
 	}
 	defer os.RemoveAll(work)
 
-	ep := *etcdEP
+	ep := o.etcd
 	if ep == "" {
-		stop, e, err := startEtcd(ctx, *etcdBin, work)
+		stop, e, err := startEtcd(ctx, o.etcdBin, work)
 		if err != nil {
-			fatal(err)
+			return err
 		}
 		defer stop()
 		ep = e
 	}
 	cli, err := measure.EtcdClient(ep)
 	if err != nil {
-		fatal(err)
+		return err
 	}
 	defer cli.Close()
 
@@ -103,7 +119,7 @@ func main() {
 	fake := &fakeDocker{}
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
-		fatal(fmt.Errorf("cannot listen on %s: %w", sock, err))
+		return fmt.Errorf("cannot listen on %s: %w", sock, err)
 	}
 	srv := &http.Server{Handler: fake}
 	go srv.Serve(ln)
@@ -111,50 +127,51 @@ func main() {
 
 	runEnv, err := runScriptEnv()
 	if err != nil {
-		fatal(err)
+		return err
 	}
-	extra := append(append(runEnv, "DOCKER_HOST=unix://"+sock), env...)
+	extra := append(append(runEnv, "DOCKER_HOST=unix://"+sock), o.env...)
 	fmt.Fprintf(os.Stderr, "memory: announcer environment: %s\n", strings.Join(extra, " "))
 	name := "announcer (Go)"
-	if *label != "" {
-		name += ", " + *label
+	if o.label != "" {
+		name += ", " + o.label
 	}
 	fmt.Println("| who | N | RSS per process | PSS per process | private per process | PSS of all N |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|")
 	for _, n := range ns {
-		if *announcer == "" {
+		if o.announcer == "" {
 			break
 		}
-		row, err := measureGroup(ctx, cli, n, *idle, func(i int) (*exec.Cmd, string) {
+		row, err := measureGroup(ctx, cli, n, o.idle, func(i int) (*exec.Cmd, string) {
 			svc := fmt.Sprintf("mem-a%d-%d", n, i)
-			c := exec.Command(*announcer, "--name", svc, "--port", "8080", "--domain", domain, "--instance", "bench",
+			c := exec.Command(o.announcer, "--name", svc, "--port", "8080", "--domain", domain, "--instance", "bench",
 				"--announce-as", "private", "--container", svc, "--ttl", "30", "--dns-ttl", "30",
 				"--etcd-endpoints", ep, "--state-dir", filepath.Join(work, "state", svc))
 			c.Env = extra
 			return c, key(svc)
 		})
 		if err != nil {
-			fatal(fmt.Errorf("%s, N=%d: %w", name, n, err))
+			return fmt.Errorf("%s, N=%d: %w", name, n, err)
 		}
 		fmt.Printf("| %s | %d | %s |\n", name, n, row)
 	}
 	if u := fake.unknown.Load(); u > 0 {
 		fmt.Fprintf(os.Stderr, "memory: the fake Docker API answered %d requests it does not know with 404 (see above)\n", u)
 	}
-	if *loopSh == "" {
-		return
+	if o.loop == "" {
+		return nil
 	}
 	for _, n := range ns {
-		row, err := measureGroup(ctx, cli, n, *idle, func(i int) (*exec.Cmd, string) {
+		row, err := measureGroup(ctx, cli, n, o.idle, func(i int) (*exec.Cmd, string) {
 			svc := fmt.Sprintf("mem-l%d-%d", n, i)
 			value := skydns.Record{Host: "127.0.0.1", Port: 8080, TTL: 60}.Encode()
-			return exec.Command("bash", *loopSh, ep, key(svc), value), key(svc)
+			return exec.Command("bash", o.loop, ep, key(svc), value), key(svc)
 		})
 		if err != nil {
-			fatal(fmt.Errorf("timer loop, N=%d: %w", n, err))
+			return fmt.Errorf("timer loop, N=%d: %w", n, err)
 		}
 		fmt.Printf("| timer loop (bash + sleep) | %d | %s |\n", n, row)
 	}
+	return nil
 }
 
 // runScriptEnv returns the variables the announcer's run script sets and exports
@@ -211,7 +228,7 @@ func measureGroup(ctx context.Context, cli *clientv3.Client, n int, idle time.Du
 	var cmds []*exec.Cmd
 	var keys []string
 	// A loop's sleep outlives it (its trap exits without killing it); as the subreaper
-	// (see main), this process inherits, kills and reaps it.
+	// (see run), this process inherits, kills and reaps it.
 	var sleeps []int
 	defer func() {
 		measure.Stop(5*time.Second, cmds...)
