@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"strings"
 	"testing"
@@ -26,7 +27,9 @@ func StartIPv6Host(t testing.TB) *NetNS {
 	t.Helper()
 	Need(t, "ip")
 	id := fmt.Sprintf("%04x", time.Now().UnixNano()&0xffff)
-	n := &NetNS{Name: "rdtest6-" + id, Host: "fd00:6:" + id + "::1", Addr: "fd00:6:" + id + "::2"}
+	// Canonical spellings (fd00:6:1b6::1, not fd00:6:01b6::1), as CoreDNS answers them.
+	n := &NetNS{Name: "rdtest6-" + id, Host: netip.MustParseAddr("fd00:6:" + id + "::1").String(),
+		Addr: netip.MustParseAddr("fd00:6:" + id + "::2").String()}
 	hostIf := "rd6-" + id
 	run := func(args ...string) {
 		t.Helper()
