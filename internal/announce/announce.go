@@ -359,11 +359,17 @@ func (a *Announcer) host6() (string, error) {
 	case a.cfg.AnnounceAs6 == "":
 		return "", nil
 	}
+	return a.lookup(a.cfg.AnnounceAs6)
+}
+
+// lookup finds this host's address of kind (public, private, public6, private6) on the
+// configured interface for it.
+func (a *Announcer) lookup(kind string) (string, error) {
 	iface := a.cfg.PrivateInterface
-	if a.cfg.AnnounceAs6 == AsPublic6 {
+	if kind == AsPublic || kind == AsPublic6 {
 		iface = a.cfg.PublicInterface
 	}
-	ip, err := hostaddr.Lookup(a.cfg.AnnounceAs6, iface)
+	ip, err := hostaddr.Lookup(kind, iface)
 	if err != nil {
 		return "", err
 	}
@@ -386,14 +392,6 @@ func (a *Announcer) host(st container.State) (string, error) {
 		}
 		return st.IP6, nil
 	default:
-		iface := a.cfg.PrivateInterface
-		if a.cfg.AnnounceAs == AsPublic || a.cfg.AnnounceAs == AsPublic6 {
-			iface = a.cfg.PublicInterface
-		}
-		ip, err := hostaddr.Lookup(a.cfg.AnnounceAs, iface)
-		if err != nil {
-			return "", err
-		}
-		return ip.String(), nil
+		return a.lookup(a.cfg.AnnounceAs)
 	}
 }

@@ -102,6 +102,18 @@ func lookups(s spec.Service) []lookup {
 	}
 }
 
+// lookupVar returns the variable of the run-time lookup of kind ("" when kind has none,
+// as container has not) and marks it used.
+func lookupVar(s spec.Service, kind string, used map[string]bool) string {
+	for _, l := range lookups(s) {
+		if l.Kind == kind {
+			used[l.Var] = true
+			return l.Var
+		}
+	}
+	return ""
+}
+
 // runData is what the container service's templates see.
 type runData struct {
 	spec.Service
@@ -298,23 +310,13 @@ func Render(s spec.Service) (tree.Tree, error) {
 	} else if d.PublishAnnounce || used["ANNOUNCE_IP"] {
 		// Each discovered address is the run-time lookup `rundock addr KIND`, KIND being
 		// the announce_as value that names it.
-		for _, l := range lookups(s) {
-			if l.Kind == s.AnnounceAs {
-				used[l.Var] = true
-				d.AnnounceAlias = l.Var
-			}
-		}
+		d.AnnounceAlias = lookupVar(s, s.AnnounceAs, used)
 	}
 	d.Publish6 = s.PublishIPv6()
 	if s.Dual() && s.Host6 != "" {
 		d.Announce6Host = s.Host6
 	} else if s.Dual() {
-		for _, l := range lookups(s) {
-			if l.Kind == s.AnnounceAs6 {
-				used[l.Var] = true
-				d.Announce6Alias = l.Var
-			}
-		}
+		d.Announce6Alias = lookupVar(s, s.AnnounceAs6, used)
 	}
 	for _, l := range lookups(s) {
 		if used[l.Var] {
