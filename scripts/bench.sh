@@ -20,7 +20,9 @@
 #   go         go test -bench ./bench/ (in-process costs)
 #
 # BENCH_QUICK=1 runs fewer trials, sizes and shorter windows (a few minutes); the full run
-# fits in about 20 minutes on a 2-core machine. BENCH_ONLY="latency scale" runs some
+# fits in 20 minutes on a 2-core machine (each section's time is printed in its heading). Each
+# measuring program runs under a time bound (SECTION_TIMEOUT, seconds): a section that hangs
+# writes a row saying so and the run goes on, so one stuck wait cannot eat the whole run. BENCH_ONLY="latency scale" runs some
 # sections only (BENCHMARKS.md is then written with those sections alone).
 # Everything runs on loopback: two etcd processes (Debian's etcd, temp data dirs), CoreDNS
 # (~/go/bin/coredns), runsvdir on temp dirs, containers named rdbench-*; all are removed on
@@ -38,8 +40,8 @@ if [ "$QUICK" = 1 ]; then
   d_cli="1 50 200 1000" d_mod="1 10" d_tpl="1 3" d_en=2 d_trials=10 d_kttl=5 d_lk=10
   d_fpw=90s d_ss=1000 d_sh=60s d_gbt=0.3s d_ut=10
 else
-  d_cli="1 50 200 1000" d_mod="1 10 50" d_tpl="1 10" d_en=5 d_trials=30 d_kttl=5,30 d_lk=30
-  d_fpw=135s d_ss="1000 2000 5000" d_sh=120s d_gbt=1s d_ut=30
+  d_cli="1 50 200 1000" d_mod="1 10 50" d_tpl="1 5" d_en=5 d_trials=30 d_kttl=5,30 d_lk=30
+  d_fpw=90s d_ss="1000 5000" d_sh=60s d_gbt=1s d_ut=30
 fi
 CONVERGE_CLI_SIZES=${CONVERGE_CLI_SIZES:-$d_cli}
 CONVERGE_MODULE_SIZES=${CONVERGE_MODULE_SIZES:-$d_mod}
@@ -58,6 +60,7 @@ MODULE_REPS=${MODULE_REPS:-5}
 MODULE_EXTRA=${MODULE_EXTRA:-}
 MEMORY_SIZES=${MEMORY_SIZES:-1,10,50}
 MEMORY_IDLE=${MEMORY_IDLE:-5s}
+SECTION_TIMEOUT=${SECTION_TIMEOUT:-600}
 
 step() { printf '\n==> bench: %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -122,10 +125,28 @@ start_coredns() { # ETCD_EP -> sets DNS_ADDR
 }
 
 sections=()
-add_section() { # TITLE FILE
-  sections+=("$1|$2")
-  printf '\n### %s\n\n' "$1"
+section_t0=$(date +%s)
+add_section() { # TITLE FILE: the section's time is from the end of the one before
+  local took=$(($(date +%s) - section_t0))
+  section_t0=$(date +%s)
+  sections+=("$1 ($took s)|$2")
+  printf '\n### %s (%d s)\n\n' "$1" "$took"
   cat "$2"
+}
+
+# bounded CMD...: CMD under SECTION_TIMEOUT seconds (TERM, then KILL 10 s later). A measuring
+# program that hangs (a wait without a bound somewhere) prints a table row saying so, and the
+# run goes on with the next section.
+bounded() {
+  local rc=0
+  timeout -k 10 "$SECTION_TIMEOUT" "$@" || rc=$?
+  case $rc in
+    0) ;;
+    124 | 137) echo "| $(basename "$1") did not finish within $SECTION_TIMEOUT s: stopped (see the run's log) | |"
+       echo "bench: $1 did not finish within $SECTION_TIMEOUT s" >&2 ;;
+    *) echo "| $(basename "$1") failed (exit $rc): see the run's log | |"
+       echo "bench: $1 failed with exit $rc" >&2 ;;
+  esac
 }
 
 # --- converge ---------------------------------------------------------------------------
@@ -545,7 +566,7 @@ latency() {
     echo
     echo "| what | p50 | p95 | max | n |"
     echo "|---|---:|---:|---:|---:|"
-    "$work/bin/latency" -announcer bin/announcer -loop bench/baseline/announce-loop.sh \
+    bounded "$work/bin/latency" -announcer bin/announcer -loop bench/baseline/announce-loop.sh \
       -endpoint "$ETCD_EP" -dns "$DNS_ADDR" -image "$IMAGE" -trials "$TRIALS" \
       -kill-ttls "$KILL_TTLS" -loop-kills "$LOOP_KILLS"
   } >"$f"
@@ -565,7 +586,7 @@ footprint() {
     echo
     echo "| who | RSS end / max | CPU per minute | CPU (% of one core) | etcd requests per minute (by method) | window |"
     echo "|---|---:|---:|---:|---|---:|"
-    "$work/bin/footprint" -announcer bin/announcer -loop bench/baseline/announce-loop.sh \
+    bounded "$work/bin/footprint" -announcer bin/announcer -loop bench/baseline/announce-loop.sh \
       -endpoint-announcer "$ep_a" -endpoint-loop "$ep_b" -image "$IMAGE" -window "$FOOTPRINT_WINDOW"
     echo
     echo "Where the timer loop wins, and why: its resident process is a bash (a few MiB) while the announcer is a"
@@ -592,7 +613,7 @@ memory() {
     echo "Timer loops: \`bench/baseline/announce-loop.sh\`: the bash and its sleep (its etcdctl runs are over by then)."
     echo "Registrator (one process for the whole host) held 13 MiB RSS in a separate side-by-side run (not reproduced here)."
     echo
-    "$work/bin/memory" -announcer bin/announcer -loop bench/baseline/announce-loop.sh -sizes "$MEMORY_SIZES" -idle "$MEMORY_IDLE"
+    bounded "$work/bin/memory" -announcer bin/announcer -loop bench/baseline/announce-loop.sh -sizes "$MEMORY_SIZES" -idle "$MEMORY_IDLE"
   } >"$f"
   add_section "Memory of N announcers on one host" "$f"
 }
@@ -615,8 +636,7 @@ scale() {
   } >"$f"
   for n in $SCALE_SIZES; do
     start_etcd "scale$n"
-    "$work/bin/scale" -endpoints "$ETCD_EP" -etcd-pid "$ETCD_PID" -n "$n" -hold "$SCALE_HOLD" >>"$f" \
-      || echo "| $n | scale run failed (see the log) | | | | | | | | | |" >>"$f"
+    bounded "$work/bin/scale" -endpoints "$ETCD_EP" -etcd-pid "$ETCD_PID" -n "$n" -hold "$SCALE_HOLD" >>"$f"
     kill "$ETCD_PID"; wait "$ETCD_PID" 2>/dev/null || true
   done
   add_section "Scale" "$f"
@@ -637,7 +657,7 @@ upstreams() {
     echo
     echo "| what | p50 | p95 | max | n | reloads |"
     echo "|---|---:|---:|---:|---:|---|"
-    "$work/bin/upstreams" -rundock bin/rundock -endpoint "$ETCD_EP" -trials "$UPSTREAMS_TRIALS"
+    bounded "$work/bin/upstreams" -rundock bin/rundock -endpoint "$ETCD_EP" -trials "$UPSTREAMS_TRIALS"
   } >"$f"
   add_section "Upstreams: record to nginx" "$f"
 }
@@ -710,6 +730,7 @@ main() {
   [ "$NEED_DOCKER" = 1 ] && bash examples/images/build.sh "$IMAGE" >/dev/null
   started=$(date -u +'%Y-%m-%d %H:%M UTC')
   t_start=$(now_ms)
+  section_t0=$(date +%s)
   # the main etcd: latency rows, footprint (announcer side), and the enabled converge
   # services' announcers
   start_etcd main

@@ -63,8 +63,16 @@ func main() {
 	}
 	defer c.Close()
 	base, _ := skydns.ServiceKey(skydns.DefaultPrefix, domain, "web")
-	c.Delete(ctx, base, clientv3.WithPrefix())
-	defer c.Delete(context.Background(), base, clientv3.WithPrefix())
+	// Every etcd call has a bound: a call that never returns must not hang the bench run.
+	bounded := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 10*time.Second) }
+	cctx, cancel := bounded()
+	c.Delete(cctx, base, clientv3.WithPrefix())
+	cancel()
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c.Delete(cctx, base, clientv3.WithPrefix())
+	}()
 
 	// nginx on a free loopback port with the example site; the upstreams file comes from
 	// rundock upstreams --once before nginx starts.
@@ -94,7 +102,14 @@ func main() {
 	}
 	defer measure.Stop(3*time.Second, ngx)
 	nginxURL := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	if !eventually(10*time.Second, func() bool { _, err := http.Get(nginxURL); return err == nil }) {
+	probe := &http.Client{Timeout: time.Second}
+	if !eventually(10*time.Second, func() bool {
+		r, err := probe.Get(nginxURL)
+		if err == nil {
+			r.Body.Close()
+		}
+		return err == nil
+	}) {
 		fatal(fmt.Errorf("nginx did not listen on %d", port))
 	}
 
@@ -133,7 +148,9 @@ func main() {
 
 	var perBurst []string
 	for j := 0; j < *bursts && ctx.Err() == nil; j++ {
-		c.Delete(ctx, base, clientv3.WithPrefix())
+		cctx, cancel := bounded()
+		c.Delete(cctx, base, clientv3.WithPrefix())
+		cancel()
 		time.Sleep(time.Second)
 		r0 := count(reloads)
 		step := *burstWin / time.Duration(max(*burstN-1, 1))
@@ -141,7 +158,10 @@ func main() {
 		for i := 0; i < *burstN; i++ {
 			time.Sleep(time.Until(t0.Add(time.Duration(i) * step)))
 			key, _ := skydns.InstanceKey(skydns.DefaultPrefix, domain, "web", fmt.Sprintf("b%d-%d", j, i))
-			if _, err := c.Put(ctx, key, skydns.Record{Host: "127.0.0.1", Port: 20000 + i, TTL: 60}.Encode()); err != nil {
+			cctx, cancel := bounded()
+			_, err := c.Put(cctx, key, skydns.Record{Host: "127.0.0.1", Port: 20000 + i, TTL: 60}.Encode())
+			cancel()
+			if err != nil {
 				fatal(err)
 			}
 		}
@@ -176,7 +196,10 @@ func lone(ctx context.Context, c *clientv3.Client, nginxURL, reloads string, tri
 		key, _ := skydns.InstanceKey(skydns.DefaultPrefix, domain, "web", fmt.Sprintf("t%d", i))
 		r0 := count(reloads)
 		t0 := time.Now()
-		if _, err := c.Put(ctx, key, skydns.Record{Host: "127.0.0.1", Port: b.port, TTL: 60}.Encode()); err != nil {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := c.Put(cctx, key, skydns.Record{Host: "127.0.0.1", Port: b.port, TTL: 60}.Encode())
+		cancel()
+		if err != nil {
 			fatal(err)
 		}
 		if eventually(5*time.Second, func() bool { return count(reloads) > r0 }) {
@@ -188,7 +211,9 @@ func lone(ctx context.Context, c *clientv3.Client, nginxURL, reloads string, tri
 			fmt.Fprintf(os.Stderr, "upstreams: trial %d: not served within 5 s\n", i)
 		}
 		nReloads += count(reloads) - r0
-		c.Delete(ctx, key)
+		cctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		c.Delete(cctx, key)
+		cancel()
 		time.Sleep(600 * time.Millisecond) // the delete renders; then quiet again
 		b.srv.Close()
 		time.Sleep(200 * time.Millisecond)
