@@ -76,6 +76,13 @@ type Client struct {
 	token    string // auth token, "" without auth
 	lastConn error  // the last connection failure, nil after an answer
 	closed   bool
+	streams  map[*stream]struct{} // open watch streams
+}
+
+// stream is an open watch stream: which endpoint it is on, and how to end it.
+type stream struct {
+	endpoint int
+	cancel   context.CancelCauseFunc
 }
 
 // Client defaults.
@@ -186,6 +193,17 @@ func (c *Client) failed(i int, err error) {
 	}
 	if err != nil {
 		c.lastConn = err
+		// A member that refuses new connections is stopping or gone: a stream still
+		// open to it is stale (a stopping etcd serves its old streams for a while but
+		// takes no new call, and a member's process may linger), so end it, and its
+		// owner watches again where calls go now.
+		if unsent(err) {
+			for s := range c.streams {
+				if s.endpoint == i {
+					s.cancel(fmt.Errorf("endpoint %s failed: %w", c.endpoints[i], err))
+				}
+			}
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 )
 
 // EventType says what happened to a watched key.
@@ -99,22 +100,29 @@ func (c *Client) Watch(ctx context.Context, key string, o WatchOptions) <-chan W
 	return ch
 }
 
-func (c *Client) watch(ctx context.Context, key string, o WatchOptions, ch chan<- WatchResponse) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(c.ctx, cancel)()
+func (c *Client) watch(parent context.Context, key string, o WatchOptions, ch chan<- WatchResponse) {
+	// ctx ends with the caller's, on Close, or when the stream's endpoint fails.
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	defer context.AfterFunc(c.ctx, func() { cancel(nil) })()
 	send := func(r WatchResponse) bool {
 		select {
 		case ch <- r:
 			return true
-		case <-ctx.Done():
+		case <-parent.Done():
+			return false
+		case <-c.ctx.Done():
 			return false
 		}
 	}
 	fail := func(err error) {
-		if ctx.Err() == nil {
-			send(WatchResponse{Canceled: true, err: err})
+		if parent.Err() != nil || c.ctx.Err() != nil {
+			return // ended on purpose: no news
 		}
+		if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil {
+			err = cause
+		}
+		send(WatchResponse{Canceled: true, err: err})
 	}
 	end := ""
 	if o.Prefix {
@@ -122,12 +130,25 @@ func (c *Client) watch(ctx context.Context, key string, o WatchOptions, ch chan<
 	}
 	req := appendWatchCreate(make([]byte, 5, 64), key, end, o.Rev)
 	binary.BigEndian.PutUint32(req[1:5], uint32(len(req)-5))
-	resp, err := c.openWatch(ctx, req, o.RequireLeader)
+	resp, i, err := c.openWatch(ctx, req, o.RequireLeader)
 	if err != nil {
 		fail(fmt.Errorf("cannot watch %s: %w", key, err))
 		return
 	}
-	defer resp.Body.Close()
+	// End the request body first: closing the response waits for its writer.
+	defer func() { cancel(nil); resp.Body.Close() }()
+	s := &stream{endpoint: i, cancel: cancel}
+	c.mu.Lock()
+	if c.streams == nil {
+		c.streams = map[*stream]struct{}{}
+	}
+	c.streams[s] = struct{}{}
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.streams, s)
+		c.mu.Unlock()
+	}()
 	var pre [5]byte
 	for {
 		msg, err := readMessage(resp.Body, &pre)
@@ -148,7 +169,7 @@ func (c *Client) watch(ctx context.Context, key string, o WatchOptions, ch chan<
 		}
 		if wr.Canceled || wr.CompactRevision != 0 {
 			wr.Canceled = true
-			fail(wr.Err())
+			send(*wr)
 			return
 		}
 		if len(wr.Events) == 0 {
@@ -162,20 +183,21 @@ func (c *Client) watch(ctx context.Context, key string, o WatchOptions, ch chan<
 
 // openWatch opens a watch stream whose first message is req (framed), on the endpoint in
 // use or, when it cannot be reached or has no leader, on the next ones, each tried once.
-func (c *Client) openWatch(ctx context.Context, req []byte, leader bool) (*http.Response, error) {
+// It returns the stream's response and the index of its endpoint.
+func (c *Client) openWatch(ctx context.Context, req []byte, leader bool) (*http.Response, int, error) {
 	var last error
 	reauthed := false
 	for tries := 0; tries < len(c.endpoints); {
 		ep, i, token := c.endpoint()
-		hr, err := http.NewRequestWithContext(ctx, http.MethodPost, ep+methodWatch, &streamBody{msg: req, done: ctx.Done()})
+		hr, err := http.NewRequestWithContext(ctx, http.MethodPost, ep+methodWatch, &streamBody{msg: req, done: ctx.Done(), closed: make(chan struct{})})
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		hr.Header = header(token, leader)
 		resp, err := c.tr.RoundTrip(hr)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return nil, 0, ctx.Err()
 			}
 			last = fmt.Errorf("cannot reach %s: %w", ep, err)
 			c.failed(i, last)
@@ -185,7 +207,7 @@ func (c *Client) openWatch(ctx context.Context, req []byte, leader bool) (*http.
 		err = headerStatus(resp)
 		if err == nil {
 			c.answered()
-			return resp, nil
+			return resp, i, nil
 		}
 		resp.Body.Close()
 		var st *StatusError
@@ -193,24 +215,27 @@ func (c *Client) openWatch(ctx context.Context, req []byte, leader bool) (*http.
 		case errors.As(err, &st) && st.Code == CodeUnauthenticated && st.Message == ErrInvalidAuthToken.Error() && c.cfg.User != "" && !reauthed:
 			reauthed = true
 			if err := c.authenticate(ctx); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 		case errors.As(err, &st) && st.Code == CodeUnavailable:
 			last = err
 			c.failed(i, nil)
 			tries++
 		default:
-			return nil, err
+			return nil, 0, err
 		}
 	}
-	return nil, last
+	return nil, 0, last
 }
 
 // streamBody is the request body of a stream: its first message, then nothing until the
-// stream ends (ending the body would half-close the stream).
+// stream ends or the transport closes the body (ending the body would half-close the
+// stream).
 type streamBody struct {
-	msg  []byte
-	done <-chan struct{}
+	msg    []byte
+	done   <-chan struct{}
+	once   sync.Once
+	closed chan struct{}
 }
 
 func (b *streamBody) Read(p []byte) (int, error) {
@@ -219,6 +244,15 @@ func (b *streamBody) Read(p []byte) (int, error) {
 		b.msg = b.msg[n:]
 		return n, nil
 	}
-	<-b.done
+	select {
+	case <-b.done:
+	case <-b.closed:
+	}
 	return 0, errors.New("stream closed")
+}
+
+// Close ends a blocked Read: the transport closes the body when the stream goes.
+func (b *streamBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
 }
