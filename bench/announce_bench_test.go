@@ -116,7 +116,7 @@ func BenchmarkRecord(b *testing.B) {
 // revoke), as on every container start and stop; and one keep-alive round trip.
 func BenchmarkLease(b *testing.B) {
 	e := testenv.StartEtcd(b)
-	c := testenv.EtcdClient(b, e.Endpoint)
+	c := testenv.WireClient(b, e.Endpoint)
 	ctx := context.Background()
 	key, _ := skydns.InstanceKey(skydns.DefaultPrefix, "s.prod.example.com", "bench", "host-1")
 	value := skydns.Record{Host: "10.0.0.1", Port: 8086, TTL: 30}.Encode()

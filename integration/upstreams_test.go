@@ -240,7 +240,7 @@ func (w *upLogWriter) String() string {
 
 func upRenderer(t *testing.T, c *clientv3.Client, cfg *upstreams.Config, tmpl *template.Template, n *upNginx) (*upstreams.Watcher, *upLogWriter) {
 	lw := &upLogWriter{t: t}
-	r := upstreams.NewWatcher(c, upDomain, cfg, tmpl, &nginx.Installer{Output: n.Output, CheckCmd: n.CheckCmd, ReloadCmd: n.ReloadCmd})
+	r := upstreams.NewWatcher(testenv.WireClient(t, c.Endpoints()...), upDomain, cfg, tmpl, &nginx.Installer{Output: n.Output, CheckCmd: n.CheckCmd, ReloadCmd: n.ReloadCmd})
 	r.Log = slog.New(slog.NewTextHandler(lw, nil))
 	return r, lw
 }

@@ -8,11 +8,10 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/rundock/rundock/internal/backoff"
 	"github.com/rundock/rundock/internal/container"
 	"github.com/rundock/rundock/internal/dockerapi"
+	"github.com/rundock/rundock/internal/etcd"
 	"github.com/rundock/rundock/internal/etcdclient"
 	"github.com/rundock/rundock/internal/lease"
 )
@@ -37,7 +36,7 @@ const (
 // loop is the state of one Run; only Run's goroutine touches it.
 type loop struct {
 	a   *Announcer
-	cli *clientv3.Client
+	cli *etcd.Client
 	h   *lease.Holder
 
 	st    container.State
@@ -59,7 +58,7 @@ type loop struct {
 	lastErr   string
 	reached   bool // did the last sync get its answers from etcd?
 
-	watch        clientv3.WatchChan // nil when not watching
+	watch        <-chan etcd.WatchResponse // nil when not watching
 	stopWatch    context.CancelFunc
 	watchStarted time.Time
 	rewatch      <-chan time.Time // not before this fires may a watch start again
@@ -313,14 +312,14 @@ func (l *loop) noteDrain() {
 // startWatch watches the record's key, or with extra keys the service's whole subtree
 // (onWatch picks out its own keys): one watch either way.
 func (l *loop) startWatch(ctx context.Context) {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	opts := []clientv3.OpOption{clientv3.WithRev(l.h.Rev() + 1)}
+	wctx, cancel := context.WithCancel(ctx)
+	opts := etcd.WatchOptions{Rev: l.h.Rev() + 1, RequireLeader: true}
 	key := l.a.key
 	if len(l.a.extra) > 0 {
 		key = l.a.svcKey
-		opts = append(opts, clientv3.WithPrefix())
+		opts.Prefix = true
 	}
-	l.watch = l.cli.Watch(wctx, key, opts...)
+	l.watch = l.cli.Watch(wctx, key, opts)
 	l.stopWatch, l.watchStarted = cancel, time.Now()
 	l.a.log.Debug("watching the record", "key", key, "from_revision", l.h.Rev()+1)
 }
@@ -350,7 +349,7 @@ func (l *loop) unwatch() {
 
 // onWatch handles one answer of the watch on the key: a change someone else made is
 // logged and, when the record should be announced, undone.
-func (l *loop) onWatch(wr clientv3.WatchResponse, ok bool) {
+func (l *loop) onWatch(wr etcd.WatchResponse, ok bool) {
 	if !ok || wr.Err() != nil || wr.Canceled {
 		err := wr.Err()
 		if err == nil {
@@ -362,8 +361,14 @@ func (l *loop) onWatch(wr clientv3.WatchResponse, ok bool) {
 			l.wbo.Reset()
 		}
 		l.rewatch = time.After(l.wbo.Next())
-		l.verify = true // changes may have gone unseen (a compaction)
-		l.kick()
+		// The next watch starts after the holder's last revision, so it sees what this
+		// one missed, unless that was compacted: then only a put can tell. A watch
+		// that merely lost its member (etcd's client ends it, unlike gRPC's, which
+		// resumed it) must not make a put that fails and drops a lease still alive.
+		l.verify = true
+		if errors.Is(err, etcd.ErrCompacted) {
+			l.kick()
+		}
 		return
 	}
 	for _, ev := range wr.Events {
@@ -375,15 +380,15 @@ func (l *loop) onWatch(wr clientv3.WatchResponse, ok bool) {
 		if kv.ModRevision <= l.h.Rev() {
 			continue // the holder knows this state: its own write, or older than its last look
 		}
-		lease := clientv3.LeaseID(kv.Lease)
-		if ev.Type == clientv3.EventTypePut && l.published != "" && string(kv.Value) == mine && lease == l.h.ID() {
+		lease := etcd.LeaseID(kv.Lease)
+		if ev.Type == etcd.EventTypePut && l.published != "" && string(kv.Value) == mine && lease == l.h.ID() {
 			continue // ours, from a write whose answer was lost
 		}
 		who := "another lease"
 		switch {
-		case lease == 0 && ev.Type == clientv3.EventTypePut:
+		case lease == 0 && ev.Type == etcd.EventTypePut:
 			who = "no lease (a hand-written value)"
-		case ev.Type == clientv3.EventTypeDelete:
+		case ev.Type == etcd.EventTypeDelete:
 			who = "a delete"
 		case l.h.Owns(lease):
 			who = "an earlier lease of ours"
@@ -391,7 +396,7 @@ func (l *loop) onWatch(wr clientv3.WatchResponse, ok bool) {
 		attrs := []any{"key", string(kv.Key), "event", ev.Type.String(), "value", string(kv.Value),
 			"lease", fmt.Sprintf("%x", lease), "by", who, "revision", kv.ModRevision}
 		if why := l.reason(); why != "" || !l.known {
-			if ev.Type == clientv3.EventTypePut {
+			if ev.Type == etcd.EventTypePut {
 				l.a.log.Warn("record written by someone else while withheld; left alone", append(attrs, "withheld", why)...)
 			}
 			continue

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"mvdan.cc/sh/v3/expand"
 	"mvdan.cc/sh/v3/syntax"
 
+	"github.com/rundock/rundock/internal/etcd"
 	"github.com/rundock/rundock/internal/etcdclient"
 	"github.com/rundock/rundock/internal/render"
 	"github.com/rundock/rundock/internal/safefs"
@@ -187,7 +187,7 @@ func lookupRecords(ctx context.Context, cfg etcdclient.Config, qs []recordQuery,
 		}
 		r.LeaseTTL = -1
 		if kv.Lease != 0 {
-			lr, err := cli.TimeToLive(ctx, clientv3.LeaseID(kv.Lease))
+			lr, err := cli.TimeToLive(ctx, etcd.LeaseID(kv.Lease))
 			if err != nil {
 				fail(n, err)
 				return

@@ -8,9 +8,8 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/rundock/rundock/internal/defaults"
+	"github.com/rundock/rundock/internal/etcd"
 	"github.com/rundock/rundock/internal/etcdclient"
 	"github.com/rundock/rundock/internal/safefs"
 	"github.com/rundock/rundock/internal/skydns"
@@ -133,7 +132,7 @@ func tailLog(svc spec.Service, n int) string {
 
 // recordCheck looks for the service's record in etcd.
 type recordCheck struct {
-	cli  *clientv3.Client
+	cli  *etcd.Client
 	key  string
 	port int
 }

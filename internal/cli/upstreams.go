@@ -12,10 +12,10 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/rundock/rundock/internal/apply"
 	"github.com/rundock/rundock/internal/defaults"
+	"github.com/rundock/rundock/internal/etcd"
 	"github.com/rundock/rundock/internal/etcdclient"
 	"github.com/rundock/rundock/internal/nginx"
 	"github.com/rundock/rundock/internal/render"
@@ -121,20 +121,20 @@ func runUpstreams(cmd *cobra.Command, o *upstreamsOptions) error {
 	if o.quiet <= 0 || o.maxDelay < o.quiet {
 		return fmt.Errorf("--debounce %s and --max-delay %s: use a positive --debounce no longer than --max-delay", o.quiet, o.maxDelay)
 	}
-	etcd, err := o.etcd.Config()
+	ecfg, err := o.etcd.Config()
 	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-	var client *clientv3.Client
+	var client *etcd.Client
 	if o.watch {
 		// supervised: an etcd that is down or refuses the password at start is waited for
-		client, err = etcdclient.Dial(ctx, etcd, func(err error) { log.Error("cannot reach etcd, retrying", "err", err) })
+		client, err = etcdclient.Dial(ctx, ecfg, func(err error) { log.Error("cannot reach etcd, retrying", "err", err) })
 		if ctx.Err() != nil {
 			return nil
 		}
 	} else {
-		client, err = etcdclient.New(etcd)
+		client, err = etcdclient.New(ecfg)
 	}
 	if err != nil {
 		return err
@@ -168,7 +168,7 @@ func runUpstreams(cmd *cobra.Command, o *upstreamsOptions) error {
 		w.Log.Info("upstreams rendered", "output", o.output, "changed", changed)
 		return nil
 	default:
-		w.Log.Info("watching records", "endpoints", strings.Join(etcd.Endpoints, ","), "prefix", o.prefix, "domain", o.domain, "output", o.output)
+		w.Log.Info("watching records", "endpoints", strings.Join(ecfg.Endpoints, ","), "prefix", o.prefix, "domain", o.domain, "output", o.output)
 		return w.Run(ctx)
 	}
 }

@@ -1,29 +1,28 @@
 // Package etcdclient is how rundock reaches etcd: the connection settings the announcer and
 // rundock upstreams share (endpoints, TLS, user and password), their flags and environment
 // fallbacks, and one client built with the dial, keepalive and reconnect settings the
-// announcer's lease loop was tuned against (etcd restarts, members cut off).
+// announcer's lease loop was tuned against (etcd restarts, members cut off). The client
+// is package etcd's, without gRPC.
 package etcdclient
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
-	"go.etcd.io/etcd/client/pkg/v3/transport"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-	"google.golang.org/grpc"
-	grpcbackoff "google.golang.org/grpc/backoff"
-
 	"github.com/rundock/rundock/internal/backoff"
-
 	"github.com/rundock/rundock/internal/defaults"
+	"github.com/rundock/rundock/internal/etcd"
 )
 
 // Client settings. A lease of defaults.MinTTL seconds must survive the failover to another
-// member, so a dead connection is noticed in KeepAliveTime+KeepAliveTimeout and a member
-// that comes back is redialled within ReconnectMax (gRPC's own backoff grows to 120 s).
+// member, so a silent connection is noticed by an HTTP/2 ping in
+// KeepAliveTime+KeepAliveTimeout, and a call that found no member answering waits
+// ReconnectMin, growing to ReconnectMax, before it tries them again.
 const (
 	DialTimeout      = 5 * time.Second
 	KeepAliveTime    = 5 * time.Second
@@ -101,52 +100,70 @@ func (c Config) secureSettings() string {
 // either side does not trust, an unreachable endpoint. With a user and password, New
 // authenticates at once, so a wrong password or an etcd that cannot be reached fails
 // here (see Dial for a caller that must keep trying).
-func New(c Config) (*clientv3.Client, error) {
-	c, cc, err := c.clientConfig()
+func New(c Config) (*etcd.Client, error) {
+	c, ec, err := c.clientConfig()
 	if err != nil {
 		return nil, err
 	}
-	return dial(c, cc)
+	return dial(c, ec)
 }
 
 // clientConfig completes c with its defaults, checks it and returns the client
 // configuration for it, its TLS files loaded.
-func (c Config) clientConfig() (Config, clientv3.Config, error) {
+func (c Config) clientConfig() (Config, etcd.Config, error) {
 	c.SetDefaults()
 	if err := c.Check(); err != nil {
-		return c, clientv3.Config{}, err
+		return c, etcd.Config{}, err
 	}
-	ex := newExplainer(c)
-	cc := clientv3.Config{
-		Endpoints:            c.Endpoints,
-		DialTimeout:          DialTimeout,
-		DialKeepAliveTime:    KeepAliveTime,
-		DialKeepAliveTimeout: KeepAliveTimeout,
-		Username:             c.User,
-		Password:             c.Password,
-		Logger:               zap.NewNop(),
-		DialOptions: []grpc.DialOption{
-			grpc.WithConnectParams(grpc.ConnectParams{
-				Backoff:           grpcbackoff.Config{BaseDelay: ReconnectMin, Multiplier: 1.6, Jitter: 0.2, MaxDelay: ReconnectMax},
-				MinConnectTimeout: 2 * time.Second,
-			}),
-			grpc.WithChainUnaryInterceptor(ex.intercept),
-		},
+	ec := etcd.Config{
+		Endpoints:        c.Endpoints,
+		DialTimeout:      DialTimeout,
+		KeepAliveTime:    KeepAliveTime,
+		KeepAliveTimeout: KeepAliveTimeout,
+		RetryMin:         ReconnectMin,
+		RetryMax:         ReconnectMax,
+		User:             c.User,
+		Password:         c.Password,
+		Explain:          newExplainer(c).explain,
 	}
 	if c.CACert != "" || c.Cert != "" {
-		tlsCfg, err := transport.TLSInfo{CertFile: c.Cert, KeyFile: c.Key, TrustedCAFile: c.CACert}.ClientConfig()
+		tlsCfg, err := loadTLS(c.CACert, c.Cert, c.Key)
 		if err != nil {
-			return c, clientv3.Config{}, fmt.Errorf("cannot load etcd TLS files (--cacert %q, --cert %q, --key %q): %w", c.CACert, c.Cert, c.Key, err)
+			return c, etcd.Config{}, fmt.Errorf("cannot load etcd TLS files (--cacert %q, --cert %q, --key %q): %w", c.CACert, c.Cert, c.Key, err)
 		}
-		cc.TLS = tlsCfg
+		ec.TLS = tlsCfg
 	}
-	return c, cc, nil
+	return c, ec, nil
+}
+
+// loadTLS returns the TLS settings that trust the CAs in caFile (the system's when "")
+// and present the client certificate in certFile and keyFile (none when "").
+func loadTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		b, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("no PEM certificate in %s", caFile)
+		}
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 // dial makes the client of New from its checked settings; its errors may pass (a refused
 // password can be fixed in etcd, an endpoint can come up).
-func dial(c Config, cc clientv3.Config) (*clientv3.Client, error) {
-	cli, err := clientv3.New(cc)
+func dial(c Config, ec etcd.Config) (*etcd.Client, error) {
+	cli, err := etcd.New(ec)
 	if _, ok := explained(err); ok {
 		return nil, err // names the endpoints already
 	}
@@ -162,15 +179,15 @@ func dial(c Config, cc clientv3.Config) (*clientv3.Client, error) {
 // again after a growing delay (retryMin to retryMax) until it succeeds or ctx ends (then
 // Dial returns ctx's error). Settings that cannot work (Check, unreadable TLS files) are
 // returned at once: retrying cannot fix them.
-func Dial(ctx context.Context, c Config, failed func(error)) (*clientv3.Client, error) {
-	c, cc, err := c.clientConfig()
+func Dial(ctx context.Context, c Config, failed func(error)) (*etcd.Client, error) {
+	c, ec, err := c.clientConfig()
 	if err != nil {
 		return nil, err
 	}
 	bo := backoff.Backoff{Min: retryMin, Max: retryMax}
 	var last string
 	for {
-		cli, err := dial(c, cc)
+		cli, err := dial(c, ec)
 		if err == nil {
 			return cli, nil
 		}

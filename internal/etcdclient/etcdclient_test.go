@@ -111,7 +111,7 @@ func TestNew(t *testing.T) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := c.Put(ctx, "/etcdclient/test", "v"); err != nil {
+	if _, err := c.Put(ctx, "/etcdclient/test", "v", 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := New(Config{Endpoints: []string{"127.0.0.1:2379"}}); err == nil {

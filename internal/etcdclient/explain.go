@@ -8,19 +8,14 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 
-	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"github.com/rundock/rundock/internal/etcd"
 )
 
 // Error is an etcd failure explained on one line: the endpoints, what went wrong (a
 // refused password, a permission the user lacks, a certificate the other side does not
 // trust, no answer) and the fix. errors.Is still finds the client's error it wraps
-// (rpctypes.ErrPermissionDenied, context.DeadlineExceeded, ...).
+// (etcd.ErrPermissionDenied, context.DeadlineExceeded, ...).
 type Error struct {
 	Endpoints string // comma-separated
 	Problem   string // what went wrong, with the client's own words where they help
@@ -32,21 +27,17 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("etcd %s: %s: %s", e.Endpoints, e.Problem, e.Fix)
 }
 
-// Unwrap returns the client's error: an rpctypes error or a context error, never a gRPC
-// status (the etcd client would turn a wrapped deadline status back into a bare
-// "context deadline exceeded" and lose the explanation).
+// Unwrap returns the client's error: an *etcd.StatusError, an *etcd.ContextError (a
+// call whose context ended, with the connection failure before it) or a transport error.
 func (e *Error) Unwrap() error { return e.err }
 
-// explainer turns the gRPC errors of one client's unary calls into an *Error when it
-// recognizes them; others pass unchanged, so the client's retries and token refreshes
-// work as before. It remembers the last connection error: a call whose deadline passed
-// before it ever reached etcd gets a bare deadline error, and the cause is that one.
+// explainer turns the failures of one client's unary calls into an *Error when it
+// recognizes them; others pass unchanged. A call whose deadline passed before it ever
+// reached etcd carries the client's last connection failure (etcd.ContextError), and the
+// cause is that one.
 type explainer struct {
 	cfg  Config
 	user string // the user etcd sees: --user, else the client certificate's CommonName
-
-	mu       sync.Mutex
-	lastConn string
 }
 
 func newExplainer(c Config) *explainer {
@@ -59,65 +50,36 @@ func newExplainer(c Config) *explainer {
 	return ex
 }
 
-func (ex *explainer) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	err := invoker(ctx, method, req, reply, cc, opts...)
-	if err == nil {
-		ex.mu.Lock()
-		ex.lastConn = "" // connected: an old connection error explains nothing now
-		ex.mu.Unlock()
-		return nil
+// explain is the client's etcd.Config.Explain: it returns the *Error for err, or err
+// when it has nothing better to say.
+func (ex *explainer) explain(ctx context.Context, call etcd.Call, err error) error {
+	if _, ok := explained(err); ok {
+		return err // a re-authentication's failure, explained already
 	}
-	if e := ex.explain(ctx, method, req, err); e != nil {
-		return e
+	mk := func(problem, fix string) *Error {
+		return &Error{Endpoints: strings.Join(ex.cfg.Endpoints, ","), Problem: problem, Fix: fix, err: err}
+	}
+	var st *etcd.StatusError
+	if errors.As(err, &st) {
+		msg := st.Message
+		switch {
+		case st.Code == etcd.CodePermissionDenied || errors.Is(err, etcd.ErrPermissionDenied):
+			return mk(fmt.Sprintf("permission denied: user %s may not %s", ex.who(), what(call)),
+				"grant the user's role that permission on the records' prefix (README, \"etcd roles\"), or use a user whose role has it")
+		case strings.HasSuffix(call.Method, "/Authenticate") && errors.Is(err, etcd.ErrAuthFailed):
+			return mk(fmt.Sprintf("authentication failed for user %q (%s)", ex.cfg.User, msg),
+				"check --user and the password in --password-file (or $"+EnvPassword+"): the user must exist in etcd with that password")
+		case errors.Is(err, etcd.ErrUserEmpty) && ex.cfg.Password == "":
+			return mk("auth is enabled and this client names no user ("+msg+")",
+				"pass --user and --password-file, or a client certificate (--cert, --key) whose CommonName is an etcd user, with etcd started with --client-cert-auth")
+		case st.Code != etcd.CodeUnavailable:
+			return err
+		}
+	}
+	if problem, fix := ex.connProblem(err.Error()); problem != "" {
+		return mk(problem, fix)
 	}
 	return err
-}
-
-// explain returns the *Error for err, nil when it has nothing better to say.
-func (ex *explainer) explain(ctx context.Context, method string, req any, err error) *Error {
-	s, ok := status.FromError(err)
-	if !ok {
-		return nil
-	}
-	msg := s.Message()
-	mk := func(problem, fix string, wrapped error) *Error {
-		return &Error{Endpoints: strings.Join(ex.cfg.Endpoints, ","), Problem: problem, Fix: fix, err: wrapped}
-	}
-	switch {
-	case s.Code() == codes.PermissionDenied:
-		return mk(fmt.Sprintf("permission denied: user %s may not %s", ex.who(), what(method, req)),
-			"grant the user's role that permission on the records' prefix (README, \"etcd roles\"), or use a user whose role has it",
-			rpctypes.Error(err))
-	case strings.HasSuffix(method, "/Authenticate") && msg == rpctypes.ErrorDesc(rpctypes.ErrGRPCAuthFailed):
-		return mk(fmt.Sprintf("authentication failed for user %q (%s)", ex.cfg.User, msg),
-			"check --user and the password in --password-file (or $"+EnvPassword+"): the user must exist in etcd with that password",
-			rpctypes.Error(err))
-	case msg == rpctypes.ErrorDesc(rpctypes.ErrGRPCUserEmpty) && ex.cfg.Password == "":
-		return mk("auth is enabled and this client names no user ("+msg+")",
-			"pass --user and --password-file, or a client certificate (--cert, --key) whose CommonName is an etcd user, with etcd started with --client-cert-auth",
-			rpctypes.Error(err))
-	case s.Code() != codes.DeadlineExceeded && s.Code() != codes.Unavailable:
-		return nil
-	}
-	if p, _ := ex.connProblem(msg); p != "" {
-		ex.mu.Lock()
-		ex.lastConn = msg
-		ex.mu.Unlock()
-	}
-	if ctx.Err() == nil {
-		return nil // the client may still retry
-	}
-	ex.mu.Lock()
-	last := ex.lastConn
-	ex.mu.Unlock()
-	problem, fix := ex.connProblem(msg)
-	if problem == "" {
-		problem, fix = ex.connProblem(last)
-	}
-	if problem == "" {
-		return nil
-	}
-	return mk(problem, fix, ctx.Err())
 }
 
 // connProblem recognizes a connection error's message; it returns "" when it does not.
@@ -126,7 +88,7 @@ func (ex *explainer) explain(ctx context.Context, method string, req any, err er
 func (ex *explainer) connProblem(msg string) (problem, fix string) {
 	cause := func(marker string) string {
 		if i := strings.Index(msg, marker); i >= 0 {
-			return strings.TrimRight(msg[i:], `"`)
+			return strings.TrimRight(msg[i:], `")`)
 		}
 		return marker
 	}
@@ -142,14 +104,14 @@ func (ex *explainer) connProblem(msg string) (problem, fix string) {
 	case strings.Contains(msg, "x509:"):
 		return "etcd's server certificate is not accepted (" + cause("x509:") + ")",
 			"check --cacert and etcd's --cert-file"
-	case strings.Contains(msg, "remote error: tls:"), ex.cfg.Cert == "" && (strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset")):
+	case strings.Contains(msg, "remote error: tls:"), ex.cfg.Cert == "" && ex.tls() && (strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset")):
 		if ex.cfg.Cert == "" {
 			return "etcd refused the TLS connection: it requires a client certificate (--client-cert-auth) and none was given",
 				"pass --cert and --key with a certificate signed by the CA in etcd's --trusted-ca-file"
 		}
 		return "etcd refused the client certificate --cert " + ex.cfg.Cert + " (" + cause("remote error: tls:") + ")",
 			"use a client certificate signed by the CA in etcd's --trusted-ca-file, valid now and made for client authentication"
-	case strings.Contains(msg, "first record does not look like a TLS handshake"):
+	case strings.Contains(msg, "first record does not look like a TLS handshake"), strings.Contains(msg, "server gave HTTP response to HTTPS client"):
 		return "the endpoint does not speak TLS (tls: first record does not look like a TLS handshake)",
 			"start etcd with --cert-file and --key-file, or, with no TLS and no user, write the endpoint as http://"
 	case strings.Contains(msg, "connection refused"):
@@ -158,6 +120,17 @@ func (ex *explainer) connProblem(msg string) (problem, fix string) {
 		return "unreachable (" + cause("dial tcp") + ")", "check the host name in --etcd-endpoints"
 	}
 	return "", ""
+}
+
+// tls reports whether any endpoint is https://: a reset connection then may be a TLS
+// refusal.
+func (ex *explainer) tls() bool {
+	for _, e := range ex.cfg.Endpoints {
+		if strings.HasPrefix(e, "https://") {
+			return true
+		}
+	}
+	return false
 }
 
 // who names the user etcd checks permissions for.
@@ -172,30 +145,14 @@ func (ex *explainer) who() string {
 }
 
 // what says what a denied request wanted, with the key.
-func what(method string, req any) string {
-	switch r := req.(type) {
-	case *pb.PutRequest:
-		return "write " + string(r.Key)
-	case *pb.DeleteRangeRequest:
-		return "delete " + string(r.Key)
-	case *pb.RangeRequest:
-		return "read " + string(r.Key)
-	case *pb.TxnRequest:
-		for _, op := range r.Success {
-			switch {
-			case op.GetRequestPut() != nil:
-				return "write " + string(op.GetRequestPut().Key)
-			case op.GetRequestDeleteRange() != nil:
-				return "delete " + string(op.GetRequestDeleteRange().Key)
-			}
-		}
-		if len(r.Compare) > 0 {
-			return "read " + string(r.Compare[0].Key)
-		}
-	case *pb.LeaseRevokeRequest:
-		return fmt.Sprintf("revoke lease %x (that needs write permission on every key attached to it)", r.ID)
+func what(c etcd.Call) string {
+	switch c.Verb {
+	case "write", "delete", "read":
+		return c.Verb + " " + c.Key
+	case "revoke":
+		return fmt.Sprintf("revoke lease %x (that needs write permission on every key attached to it)", int64(c.Lease))
 	}
-	return "call " + method
+	return "call " + c.Method
 }
 
 func quoteOr(s, none string) string {

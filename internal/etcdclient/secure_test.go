@@ -7,9 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	clientv3 "go.etcd.io/etcd/client/v3"
-
+	"github.com/rundock/rundock/internal/etcd"
 	"github.com/rundock/rundock/internal/etcdclient"
 	"github.com/rundock/rundock/internal/testenv"
 )
@@ -42,9 +40,9 @@ func TestNew_SecureEtcd(t *testing.T) {
 		sentinel error // errors.Is target of putOut, if any
 	}{
 		{name: "announcer by password", cfg: withPW(base(e.Nobody), testenv.AnnouncerUser, e.AnnouncerPassword),
-			putOut: `permission denied: user "announcer" may not write /other`, sentinel: rpctypes.ErrPermissionDenied},
+			putOut: `permission denied: user "announcer" may not write /other`, sentinel: etcd.ErrPermissionDenied},
 		{name: "announcer by certificate CommonName", cfg: base(e.Announcer),
-			putOut: "permission denied: user announcer (the CommonName of --cert", sentinel: rpctypes.ErrPermissionDenied},
+			putOut: "permission denied: user announcer (the CommonName of --cert", sentinel: etcd.ErrPermissionDenied},
 		{name: "upstreams by password is read-only", cfg: withPW(base(e.Nobody), testenv.UpstreamsUser, e.UpstreamsPassword),
 			putIn: `permission denied: user "upstreams" may not write ` + securePrefix, putOut: "permission denied"},
 		{name: "upstreams by certificate is read-only", cfg: base(e.Upstreams),
@@ -94,7 +92,7 @@ func TestNew_SecureEtcd(t *testing.T) {
 				// line must come within a few attempts.
 				for range 5 {
 					pctx, pcancel := context.WithTimeout(context.Background(), 3*time.Second)
-					_, err = cli.Put(pctx, key, "{}")
+					_, err = cli.Put(pctx, key, "{}", 0)
 					pcancel()
 					if err == nil || strings.Contains(err.Error(), tt.putIn) {
 						break
@@ -105,20 +103,18 @@ func TestNew_SecureEtcd(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
-			_, err = cli.Put(ctx, key, "{}")
+			_, err = cli.Put(ctx, key, "{}", 0)
 			check("put under the prefix", err, tt.putIn)
-			_, err = cli.Put(ctx, "/other", "{}")
+			_, err = cli.Put(ctx, "/other", "{}", 0)
 			check("put outside the prefix", err, tt.putOut)
 			if tt.sentinel != nil && !errors.Is(err, tt.sentinel) {
 				t.Errorf("put outside the prefix: %v is not %v", err, tt.sentinel)
 			}
-			_, err = cli.Get(ctx, securePrefix, clientv3WithPrefix())
+			_, err = cli.GetPrefix(ctx, securePrefix)
 			check("get the prefix", err, tt.get)
 		})
 	}
 }
-
-func clientv3WithPrefix() clientv3.OpOption { return clientv3.WithPrefix() }
 
 // TestDial_RetriesUntilFixed: Dial reports a refused password once, keeps trying, and
 // returns a working client once the password is fixed in etcd; cancelled, it returns.
@@ -128,7 +124,7 @@ func TestDial_RetriesUntilFixed(t *testing.T) {
 		User: testenv.AnnouncerUser, Password: "fixed-later"}
 	failures := make(chan error, 100)
 	type result struct {
-		cli *clientv3.Client
+		cli *etcd.Client
 		err error
 	}
 	done := make(chan result, 1)
@@ -161,7 +157,7 @@ func TestDial_RetriesUntilFixed(t *testing.T) {
 			t.Fatalf("Dial after the fix: %v", r.err)
 		}
 		defer r.cli.Close()
-		if _, err := r.cli.Put(ctx, securePrefix+"web/x", "{}"); err != nil {
+		if _, err := r.cli.Put(ctx, securePrefix+"web/x", "{}", 0); err != nil {
 			t.Fatalf("put with the dialled client: %v", err)
 		}
 	case <-time.After(15 * time.Second):

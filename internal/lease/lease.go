@@ -8,11 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	clientv3 "go.etcd.io/etcd/client/v3"
+	"github.com/rundock/rundock/internal/etcd"
 )
 
 // Holder holds Key, and the Extra keys with it, under a lease of TTL seconds. It is not
@@ -25,27 +22,27 @@ import (
 // live lease is never overwritten or deleted: Put returns a *HeldError instead. A Put
 // writes all the keys in one transaction or none of them.
 type Holder struct {
-	Client *clientv3.Client
+	Client *etcd.Client
 	Key    string
 	Extra  []string // more keys, written and withdrawn with Key (a service's named ports)
 	TTL    int64
 
-	id   clientv3.LeaseID
+	id   etcd.LeaseID
 	stop context.CancelFunc
 	lost chan struct{}
 
-	former  []clientv3.LeaseID // leases this holder dropped, newest last
-	seen    []keyState         // each key (Key, then Extra) as the holder last wrote or read it
-	rev     int64              // etcd's revision at the holder's last answer
-	put     bool               // has a Put succeeded yet?
-	adopted clientv3.LeaseID   // the lease the last Put adopted the key from, 0 for none
+	former  []etcd.LeaseID // leases this holder dropped, newest last
+	seen    []keyState     // each key (Key, then Extra) as the holder last wrote or read it
+	rev     int64          // etcd's revision at the holder's last answer
+	put     bool           // has a Put succeeded yet?
+	adopted etcd.LeaseID   // the lease the last Put adopted the key from, 0 for none
 }
 
 // keyState is the key's mod revision and lease as seen; the zero value is an absent key.
 // The holder keeps in it only a state it may replace (absent, its own, on no lease).
 type keyState struct {
 	modRev int64
-	lease  clientv3.LeaseID
+	lease  etcd.LeaseID
 }
 
 // maxFormer bounds the dropped leases the holder still counts as its own: enough for a
@@ -64,7 +61,7 @@ var ErrHeld = errors.New("key held by another live lease")
 // configured alike), or this announcer's previous run until its lease expires.
 type HeldError struct {
 	Key         string
-	Lease       clientv3.LeaseID
+	Lease       etcd.LeaseID
 	Value       string
 	ModRevision int64
 }
@@ -76,7 +73,7 @@ func (e *HeldError) Error() string {
 func (e *HeldError) Unwrap() error { return ErrHeld }
 
 // ID returns the current lease, 0 when none.
-func (h *Holder) ID() clientv3.LeaseID { return h.id }
+func (h *Holder) ID() etcd.LeaseID { return h.id }
 
 // Rev returns etcd's revision at the holder's last answer from etcd (0 before the first):
 // a change of Key at a later revision was made by someone else, or by a write whose
@@ -85,10 +82,10 @@ func (h *Holder) Rev() int64 { return h.rev }
 
 // Adopted returns the other lease the last successful Put took the key from (see Put),
 // 0 when it took none.
-func (h *Holder) Adopted() clientv3.LeaseID { return h.adopted }
+func (h *Holder) Adopted() etcd.LeaseID { return h.adopted }
 
 // Owns reports whether lease is the holder's current lease or one it dropped.
-func (h *Holder) Owns(lease clientv3.LeaseID) bool {
+func (h *Holder) Owns(lease etcd.LeaseID) bool {
 	if lease == 0 {
 		return false
 	}
@@ -133,20 +130,16 @@ func (h *Holder) Put(ctx context.Context, value string, extra ...string) error {
 			return fmt.Errorf("cannot grant a %ds lease: %w", h.TTL, err)
 		}
 		// The keepalive outlives ctx (a per-call timeout): a KeepAlive tied to a
-		// context with a deadline silently stops renewing.
+		// context with a deadline stops renewing at the deadline.
 		kctx, cancel := context.WithCancel(context.Background())
-		ch, err := h.Client.KeepAlive(kctx, resp.ID)
-		if err != nil {
-			cancel()
-			return fmt.Errorf("cannot keep lease %x alive: %w", resp.ID, err)
-		}
+		ch := h.Client.KeepAlive(kctx, resp.ID, resp.TTL)
 		lost := make(chan struct{})
-		go h.renew(kctx, resp.ID, ch, lost)
+		go h.renew(kctx, ch, lost)
 		h.id, h.stop, h.lost = resp.ID, cancel, lost
 	}
-	puts := make([]clientv3.Op, len(keys))
+	puts := make([]etcd.Op, len(keys))
 	for i, k := range keys {
-		puts[i] = clientv3.OpPut(k, values[i], clientv3.WithLease(h.id))
+		puts[i] = etcd.OpPut(k, values[i], h.id)
 	}
 	all := make([]int, len(keys))
 	for i := range all {
@@ -167,14 +160,14 @@ func (h *Holder) Put(ctx context.Context, value string, extra ...string) error {
 		}
 		h.adopted = 0
 		for i, kv := range kvs {
-			if kv != nil && kv.Lease != 0 && !h.Owns(clientv3.LeaseID(kv.Lease)) {
+			if kv != nil && kv.Lease != 0 && !h.Owns(etcd.LeaseID(kv.Lease)) {
 				if !h.put && string(kv.Value) == values[i] {
-					h.seen[i], h.adopted = stateOf(kv), clientv3.LeaseID(kv.Lease)
+					h.seen[i], h.adopted = stateOf(kv), etcd.LeaseID(kv.Lease)
 					continue
 				}
 				// h.seen[i] stays as it was: were it the other lease's state, the next
 				// compare would match it and overwrite the other's record.
-				return &HeldError{Key: keys[i], Lease: clientv3.LeaseID(kv.Lease), Value: string(kv.Value), ModRevision: kv.ModRevision}
+				return &HeldError{Key: keys[i], Lease: etcd.LeaseID(kv.Lease), Value: string(kv.Value), ModRevision: kv.ModRevision}
 			}
 			h.seen[i] = stateOf(kv) // absent, ours or on no lease: replace it as now seen
 		}
@@ -193,16 +186,15 @@ func (h *Holder) keys() []string {
 
 // swap runs ops if the keys at the indexes idx are all still as h.seen says, else reads
 // them: ok tells which, and kvs are the keys as read (nil where absent), in idx's order.
-func (h *Holder) swap(ctx context.Context, idx []int, ops []clientv3.Op) (ok bool, kvs []*mvccpb.KeyValue, err error) {
+func (h *Holder) swap(ctx context.Context, idx []int, ops []etcd.Op) (ok bool, kvs []*etcd.KeyValue, err error) {
 	keys := h.keys()
-	cmps := make([]clientv3.Cmp, 0, 2*len(idx))
-	gets := make([]clientv3.Op, len(idx))
+	cmps := make([]etcd.Cmp, 0, 2*len(idx))
+	gets := make([]etcd.Op, len(idx))
 	for n, i := range idx {
-		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(keys[i]), "=", h.seen[i].modRev),
-			clientv3.Compare(clientv3.LeaseValue(keys[i]), "=", h.seen[i].lease))
-		gets[n] = clientv3.OpGet(keys[i])
+		cmps = append(cmps, etcd.ModRevisionIs(keys[i], h.seen[i].modRev), etcd.LeaseIs(keys[i], h.seen[i].lease))
+		gets[n] = etcd.OpGet(keys[i])
 	}
-	resp, err := h.Client.Txn(ctx).If(cmps...).Then(ops...).Else(gets...).Commit()
+	resp, err := h.Client.Txn(ctx, cmps, ops, gets)
 	if err != nil {
 		return false, nil, err
 	}
@@ -210,61 +202,34 @@ func (h *Holder) swap(ctx context.Context, idx []int, ops []clientv3.Op) (ok boo
 	if resp.Succeeded {
 		return true, nil, nil
 	}
-	kvs = make([]*mvccpb.KeyValue, len(idx))
+	kvs = make([]*etcd.KeyValue, len(idx))
 	for n := range idx {
-		if got := resp.Responses[n].GetResponseRange().Kvs; len(got) > 0 {
+		if n >= len(resp.Responses) || resp.Responses[n].Range == nil {
+			return false, nil, fmt.Errorf("cannot read %s: etcd's answer lacks its read", keys[idx[n]])
+		}
+		if got := resp.Responses[n].Range.Kvs; len(got) > 0 {
 			kvs[n] = got[0]
 		}
 	}
 	return false, kvs, nil
 }
 
-func stateOf(kv *mvccpb.KeyValue) keyState {
+func stateOf(kv *etcd.KeyValue) keyState {
 	if kv == nil {
 		return keyState{}
 	}
-	return keyState{modRev: kv.ModRevision, lease: clientv3.LeaseID(kv.Lease)}
+	return keyState{modRev: kv.ModRevision, lease: etcd.LeaseID(kv.Lease)}
 }
 
-// renew drains the keepalive responses and closes lost when the keepalive ends on its own.
-// It also bridges a stalled keepalive: the client's stream stays on one member, and when
-// that member is cut off (not down: its TCP connection just goes silent) nothing fails
-// until gRPC's keepalive gives up (10 s at least), longer than a short lease lives. When
-// no renewal came for a period and a half, it renews on a fresh stream with a short
-// timeout, which the client's round-robin balancer sends to a member that may answer.
-func (h *Holder) renew(ctx context.Context, id clientv3.LeaseID, ch <-chan *clientv3.LeaseKeepAliveResponse, lost chan struct{}) {
-	period := time.Duration(h.TTL) * time.Second / 3
-	bridge := min(max(period/3, 500*time.Millisecond), 2*time.Second)
-	stalled := time.NewTimer(period + period/2)
-	defer stalled.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case _, ok := <-ch: // drain, or the client logs and drops responses
-			if !ok {
-				if ctx.Err() == nil {
-					close(lost)
-				}
-				return
-			}
-			stalled.Reset(period + period/2)
-		case <-stalled.C:
-			cctx, cancel := context.WithTimeout(ctx, bridge)
-			_, err := h.Client.KeepAliveOnce(cctx, id)
-			cancel()
-			if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-				if ctx.Err() == nil {
-					close(lost)
-				}
-				return
-			}
-			if err == nil {
-				stalled.Reset(period)
-			} else {
-				stalled.Reset(bridge)
-			}
-		}
+// renew drains the keepalive's answers and closes lost when the keepalive ends on its
+// own. The client's KeepAlive renews on a fresh stream each time, so a renewal moves to
+// another member when the one in use is down or cut off, and it ends once no renewal
+// succeeded for the TTL: there is no stalled stream to bridge here.
+func (h *Holder) renew(ctx context.Context, ch <-chan *etcd.LeaseResponse, lost chan struct{}) {
+	for range ch {
+	}
+	if ctx.Err() == nil {
+		close(lost)
 	}
 }
 
@@ -299,7 +264,7 @@ func (h *Holder) Withdraw(ctx context.Context) error {
 		switch {
 		case err == nil:
 			h.rev = resp.Header.Revision
-		case !errors.Is(err, rpctypes.ErrLeaseNotFound):
+		case !errors.Is(err, etcd.ErrLeaseNotFound):
 			return fmt.Errorf("cannot revoke lease %x: %w", id, err)
 		}
 	}
@@ -326,7 +291,7 @@ func (h *Holder) withdrawKey(ctx context.Context, i int) error {
 		return fmt.Errorf("cannot read %s: %w", key, err)
 	}
 	h.rev = resp.Header.Revision
-	var kv *mvccpb.KeyValue
+	var kv *etcd.KeyValue
 	if len(resp.Kvs) > 0 {
 		kv = resp.Kvs[0]
 	}
@@ -338,11 +303,11 @@ func (h *Holder) withdrawKey(ctx context.Context, i int) error {
 		case kv.Lease == 0: // a hand-written value: Put may replace it, Withdraw leaves it
 			h.seen[i] = stateOf(kv)
 			return nil
-		case !h.Owns(clientv3.LeaseID(kv.Lease)):
+		case !h.Owns(etcd.LeaseID(kv.Lease)):
 			return nil // another's: h.seen[i] must never match it (see Put)
 		}
 		h.seen[i] = stateOf(kv)
-		ok, now, err := h.swap(ctx, []int{i}, []clientv3.Op{clientv3.OpDelete(key)})
+		ok, now, err := h.swap(ctx, []int{i}, []etcd.Op{etcd.OpDelete(key)})
 		if err != nil {
 			return fmt.Errorf("cannot delete %s: %w", key, err)
 		}

@@ -6,13 +6,12 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
+	"github.com/rundock/rundock/internal/etcd"
 	"github.com/rundock/rundock/internal/etcdclient"
 	"github.com/rundock/rundock/internal/testenv"
 )
 
-func setup(t *testing.T) (*clientv3.Client, *Holder) {
+func setup(t *testing.T) (*etcd.Client, *Holder) {
 	t.Helper()
 	e := testenv.StartEtcd(t)
 	// the announcer's client: its keepalive settings are what the holder is tuned against
@@ -24,7 +23,7 @@ func setup(t *testing.T) (*clientv3.Client, *Holder) {
 	return cli, &Holder{Client: cli, Key: "/skydns/test/x", TTL: 5}
 }
 
-func get(t *testing.T, cli *clientv3.Client, key string) (string, clientv3.LeaseID) {
+func get(t *testing.T, cli *etcd.Client, key string) (string, etcd.LeaseID) {
 	t.Helper()
 	resp, err := cli.Get(context.Background(), key)
 	if err != nil {
@@ -33,7 +32,7 @@ func get(t *testing.T, cli *clientv3.Client, key string) (string, clientv3.Lease
 	if len(resp.Kvs) == 0 {
 		return "", 0
 	}
-	return string(resp.Kvs[0].Value), clientv3.LeaseID(resp.Kvs[0].Lease)
+	return string(resp.Kvs[0].Value), etcd.LeaseID(resp.Kvs[0].Lease)
 }
 
 func TestHolder_PutWithdraw(t *testing.T) {
@@ -100,7 +99,7 @@ func TestHolder_OwnKeyOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cli.Put(ctx, h.Key, "theirs", clientv3.WithLease(other.ID)); err != nil {
+	if _, err := cli.Put(ctx, h.Key, "theirs", other.ID); err != nil {
 		t.Fatal(err)
 	}
 	err = h.Put(ctx, "mine")
@@ -133,7 +132,7 @@ func TestHolder_OwnKeyOnly(t *testing.T) {
 	}
 
 	// A hand-written value on no lease: replaced by Put, left alone by Withdraw.
-	if _, err := cli.Put(ctx, h.Key, "by hand"); err != nil {
+	if _, err := cli.Put(ctx, h.Key, "by hand", 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Put(ctx, "mine"); err != nil {
@@ -142,7 +141,7 @@ func TestHolder_OwnKeyOnly(t *testing.T) {
 	if v, l := get(t, cli, h.Key); v != "mine" || l != h.ID() {
 		t.Fatalf("hand-written value not replaced: %q on %x", v, l)
 	}
-	if _, err := cli.Put(ctx, h.Key, "by hand"); err != nil {
+	if _, err := cli.Put(ctx, h.Key, "by hand", 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Withdraw(ctx); err != nil {
@@ -168,7 +167,7 @@ func TestHolder_FormerLease(t *testing.T) {
 		t.Fatalf("Owns(%x) = false after Drop, or Owns(0) = true", old)
 	}
 	// Make the holder's view stale, as a lost answer does: the key changes on the old lease.
-	if _, err := cli.Put(ctx, h.Key, "a2", clientv3.WithLease(old)); err != nil {
+	if _, err := cli.Put(ctx, h.Key, "a2", old); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Put(ctx, "b"); err != nil {
@@ -199,7 +198,7 @@ func TestHolder_Adopt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cli.Put(ctx, h.Key, "same", clientv3.WithLease(prev.ID)); err != nil {
+	if _, err := cli.Put(ctx, h.Key, "same", prev.ID); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Put(ctx, "same"); err != nil {
@@ -209,7 +208,7 @@ func TestHolder_Adopt(t *testing.T) {
 		t.Fatalf("after adoption: %q on %x, Adopted %x; want it on %x adopted from %x", v, l, h.Adopted(), h.ID(), prev.ID)
 	}
 	// Another live lease puts the same value back: no second adoption, no fight.
-	if _, err := cli.Put(ctx, h.Key, "same", clientv3.WithLease(prev.ID)); err != nil {
+	if _, err := cli.Put(ctx, h.Key, "same", prev.ID); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Put(ctx, "same"); !errors.Is(err, ErrHeld) {
@@ -257,7 +256,7 @@ func TestHolder_Extra(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cli.Put(ctx, h.Extra[1], "theirs", clientv3.WithLease(other.ID)); err != nil {
+	if _, err := cli.Put(ctx, h.Extra[1], "theirs", other.ID); err != nil {
 		t.Fatal(err)
 	}
 	err = h.Put(ctx, "main", "metrics", "text")

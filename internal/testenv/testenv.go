@@ -26,6 +26,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/rundock/rundock/internal/etcd"
 )
 
 // Need fails the test unless every command is on PATH (or, for coredns, in GOBIN).
@@ -146,6 +148,18 @@ func (e *Etcd) Restart(t testing.TB) {
 func EtcdClient(t testing.TB, endpoints ...string) *clientv3.Client {
 	t.Helper()
 	c, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatalf("cannot create an etcd client for %v: %v", endpoints, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// WireClient returns rundock's own client (package etcd, the one the announcer and
+// rundock use) on endpoints; it is closed when the test ends.
+func WireClient(t testing.TB, endpoints ...string) *etcd.Client {
+	t.Helper()
+	c, err := etcd.New(etcd.Config{Endpoints: endpoints})
 	if err != nil {
 		t.Fatalf("cannot create an etcd client for %v: %v", endpoints, err)
 	}

@@ -10,10 +10,9 @@ import (
 	"text/template"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/rundock/rundock/internal/backoff"
 	"github.com/rundock/rundock/internal/defaults"
+	"github.com/rundock/rundock/internal/etcd"
 	"github.com/rundock/rundock/internal/nginx"
 	"github.com/rundock/rundock/internal/skydns"
 )
@@ -36,7 +35,7 @@ const (
 // Watcher reads the records of one domain from etcd and keeps nginx's upstream file in
 // step with them.
 type Watcher struct {
-	Client   *clientv3.Client
+	Client   *etcd.Client
 	Prefix   string // etcd prefix, defaults.Prefix when empty
 	Domain   string
 	Config   *Config
@@ -51,7 +50,7 @@ type Watcher struct {
 }
 
 // NewWatcher returns a Watcher with the documented defaults.
-func NewWatcher(c *clientv3.Client, domain string, cfg *Config, t *template.Template, n *nginx.Installer) *Watcher {
+func NewWatcher(c *etcd.Client, domain string, cfg *Config, t *template.Template, n *nginx.Installer) *Watcher {
 	return &Watcher{Client: c, Prefix: defaults.Prefix, Domain: domain, Config: cfg, Template: t, Nginx: n,
 		Quiet: DefaultQuiet, MaxDelay: DefaultMaxDelay, Log: slog.Default()}
 }
@@ -91,7 +90,7 @@ func (w *Watcher) list(ctx context.Context) (map[string][]byte, int64, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	resp, err := w.Client.Get(ctx, base, clientv3.WithPrefix())
+	resp, err := w.Client.GetPrefix(ctx, base)
 	if err != nil {
 		return nil, 0, fmt.Errorf("cannot list %s in etcd: %w", base, err)
 	}
@@ -226,9 +225,9 @@ func (d *debounce) rendered(now time.Time) {
 // debounce); it returns when the watch fails (compaction, lost leader, closed channel).
 func (w *Watcher) watch(ctx context.Context, kvs map[string][]byte, rev int64) error {
 	base, _ := w.base()
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wch := w.Client.Watch(wctx, base, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	wch := w.Client.Watch(wctx, base, etcd.WatchOptions{Prefix: true, Rev: rev + 1, RequireLeader: true})
 	db := debounce{quiet: w.Quiet, maxDelay: w.MaxDelay, last: w.rendered}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -249,7 +248,7 @@ func (w *Watcher) watch(ctx context.Context, kvs map[string][]byte, rev int64) e
 				continue
 			}
 			for _, ev := range resp.Events {
-				if ev.Type == clientv3.EventTypeDelete {
+				if ev.Type == etcd.EventTypeDelete {
 					delete(kvs, string(ev.Kv.Key))
 				} else {
 					kvs[string(ev.Kv.Key)] = ev.Kv.Value

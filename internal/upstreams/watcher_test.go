@@ -158,7 +158,8 @@ func TestDebounce_AfterListing(t *testing.T) {
 // cover the domain's whole subtree, not only NAME/INSTANCE).
 func TestWatcher_NamedPortsAndMetadata(t *testing.T) {
 	testenv.Need(t, "nginx")
-	client := testenv.EtcdClient(t, testenv.StartEtcd(t).Endpoint)
+	e := testenv.StartEtcd(t)
+	client := testenv.EtcdClient(t, e.Endpoint)
 	dir := t.TempDir()
 	output := filepath.Join(dir, "up.conf")
 	n := &nginx.Installer{Output: output, CheckCmd: "nginx -t -q -p " + dir + " -c " + nginxConf(t, dir, output), ReloadCmd: "true"}
@@ -175,7 +176,7 @@ func TestWatcher_NamedPortsAndMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs testenv.SyncBuffer
-	w := NewWatcher(client, domain, cfg, tmpl, n)
+	w := NewWatcher(testenv.WireClient(t, e.Endpoint), domain, cfg, tmpl, n)
 	w.Quiet, w.MaxDelay = 10*time.Millisecond, 50*time.Millisecond
 	w.Log = slog.New(slog.NewTextHandler(&logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
