@@ -75,6 +75,7 @@ type Client struct {
 	cur      int    // the endpoint in use
 	token    string // auth token, "" without auth
 	lastConn error  // the last connection failure, nil after an answer
+	ever     bool   // has etcd answered any call (see Answered)
 	closed   bool
 	streams  map[*stream]struct{} // open watch streams
 }
@@ -209,8 +210,18 @@ func (c *Client) failed(i int, err error) {
 
 func (c *Client) answered() {
 	c.mu.Lock()
-	c.lastConn = nil
+	c.lastConn, c.ever = nil, true
 	c.mu.Unlock()
+}
+
+// Answered reports whether etcd has answered any call of c, with a result or an error
+// of its own. Until then a connection etcd closes right after the TLS handshake is,
+// with TLS 1.3, most likely etcd refusing the client certificate: the alert saying so
+// may be lost when the connection is reset before it is read.
+func (c *Client) Answered() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ever
 }
 
 // Retry policies of a call: which failures may be retried on another endpoint.

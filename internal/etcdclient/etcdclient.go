@@ -101,19 +101,19 @@ func (c Config) secureSettings() string {
 // authenticates at once, so a wrong password or an etcd that cannot be reached fails
 // here (see Dial for a caller that must keep trying).
 func New(c Config) (*etcd.Client, error) {
-	c, ec, err := c.clientConfig()
+	c, ec, ex, err := c.clientConfig()
 	if err != nil {
 		return nil, err
 	}
-	return dial(c, ec)
+	return dial(c, ec, ex)
 }
 
 // clientConfig completes c with its defaults, checks it and returns the client
-// configuration for it, its TLS files loaded.
-func (c Config) clientConfig() (Config, etcd.Config, error) {
+// configuration for it, its TLS files loaded, and the explainer of its failures.
+func (c Config) clientConfig() (Config, etcd.Config, *explainer, error) {
 	c.SetDefaults()
 	if err := c.Check(); err != nil {
-		return c, etcd.Config{}, err
+		return c, etcd.Config{}, nil, err
 	}
 	ec := etcd.Config{
 		Endpoints:        c.Endpoints,
@@ -124,16 +124,17 @@ func (c Config) clientConfig() (Config, etcd.Config, error) {
 		RetryMax:         ReconnectMax,
 		User:             c.User,
 		Password:         c.Password,
-		Explain:          newExplainer(c).explain,
 	}
+	ex := newExplainer(c)
+	ec.Explain = ex.explain
 	if c.CACert != "" || c.Cert != "" {
 		tlsCfg, err := loadTLS(c.CACert, c.Cert, c.Key)
 		if err != nil {
-			return c, etcd.Config{}, fmt.Errorf("cannot load etcd TLS files (--cacert %q, --cert %q, --key %q): %w", c.CACert, c.Cert, c.Key, err)
+			return c, etcd.Config{}, nil, fmt.Errorf("cannot load etcd TLS files (--cacert %q, --cert %q, --key %q): %w", c.CACert, c.Cert, c.Key, err)
 		}
 		ec.TLS = tlsCfg
 	}
-	return c, ec, nil
+	return c, ec, ex, nil
 }
 
 // loadTLS returns the TLS settings that trust the CAs in caFile (the system's when "")
@@ -162,8 +163,11 @@ func loadTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 
 // dial makes the client of New from its checked settings; its errors may pass (a refused
 // password can be fixed in etcd, an endpoint can come up).
-func dial(c Config, ec etcd.Config) (*etcd.Client, error) {
+func dial(c Config, ec etcd.Config, ex *explainer) (*etcd.Client, error) {
 	cli, err := etcd.New(ec)
+	if err == nil {
+		ex.client.Store(cli)
+	}
 	if _, ok := explained(err); ok {
 		return nil, err // names the endpoints already
 	}
@@ -180,14 +184,14 @@ func dial(c Config, ec etcd.Config) (*etcd.Client, error) {
 // Dial returns ctx's error). Settings that cannot work (Check, unreadable TLS files) are
 // returned at once: retrying cannot fix them.
 func Dial(ctx context.Context, c Config, failed func(error)) (*etcd.Client, error) {
-	c, ec, err := c.clientConfig()
+	c, ec, ex, err := c.clientConfig()
 	if err != nil {
 		return nil, err
 	}
 	bo := backoff.Backoff{Min: retryMin, Max: retryMax}
 	var last string
 	for {
-		cli, err := dial(c, ec)
+		cli, err := dial(c, ec, ex)
 		if err == nil {
 			return cli, nil
 		}

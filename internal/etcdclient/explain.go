@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/rundock/rundock/internal/etcd"
 )
@@ -36,8 +37,9 @@ func (e *Error) Unwrap() error { return e.err }
 // reached etcd carries the client's last connection failure (etcd.ContextError), and the
 // cause is that one.
 type explainer struct {
-	cfg  Config
-	user string // the user etcd sees: --user, else the client certificate's CommonName
+	cfg    Config
+	user   string                      // the user etcd sees: --user, else the client certificate's CommonName
+	client atomic.Pointer[etcd.Client] // set once New returned it
 }
 
 func newExplainer(c Config) *explainer {
@@ -104,13 +106,17 @@ func (ex *explainer) connProblem(msg string) (problem, fix string) {
 	case strings.Contains(msg, "x509:"):
 		return "etcd's server certificate is not accepted (" + cause("x509:") + ")",
 			"check --cacert and etcd's --cert-file"
-	case strings.Contains(msg, "remote error: tls:"), ex.cfg.Cert == "" && ex.tls() && (strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset")):
+	case strings.Contains(msg, "remote error: tls:"), ex.tls() && ex.neverAnswered() && closedEarly(msg):
+		// With TLS 1.3 the server checks the client certificate after the client's side
+		// of the handshake is done: its alert comes with the first read, or is lost when
+		// the connection is reset first. Both say the same, so both read the same here
+		// (a caller that logs each kind of failure once logs this once).
 		if ex.cfg.Cert == "" {
 			return "etcd refused the TLS connection: it requires a client certificate (--client-cert-auth) and none was given",
 				"pass --cert and --key with a certificate signed by the CA in etcd's --trusted-ca-file"
 		}
-		return "etcd refused the client certificate --cert " + ex.cfg.Cert + " (" + cause("remote error: tls:") + ")",
-			"use a client certificate signed by the CA in etcd's --trusted-ca-file, valid now and made for client authentication"
+		return "etcd refused the client certificate --cert " + ex.cfg.Cert,
+			"use a client certificate signed by the CA in etcd's --trusted-ca-file, valid now and made for client authentication (etcd's log names the reason)"
 	case strings.Contains(msg, "first record does not look like a TLS handshake"), strings.Contains(msg, "server gave HTTP response to HTTPS client"):
 		return "the endpoint does not speak TLS (tls: first record does not look like a TLS handshake)",
 			"start etcd with --cert-file and --key-file, or, with no TLS and no user, write the endpoint as http://"
@@ -120,6 +126,20 @@ func (ex *explainer) connProblem(msg string) (problem, fix string) {
 		return "unreachable (" + cause("dial tcp") + ")", "check the host name in --etcd-endpoints"
 	}
 	return "", ""
+}
+
+// closedEarly reports whether msg says the connection was closed under the client: reset,
+// a broken pipe, or HTTP/2's setup cut short (the server's SETTINGS never came).
+func closedEarly(msg string) bool {
+	return strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset") ||
+		strings.Contains(msg, "client conn could not be established")
+}
+
+// neverAnswered reports whether etcd has answered none of the client's calls yet: a reset
+// then is the TLS refusal, not a member going away.
+func (ex *explainer) neverAnswered() bool {
+	c := ex.client.Load()
+	return c == nil || !c.Answered()
 }
 
 // tls reports whether any endpoint is https://: a reset connection then may be a TLS

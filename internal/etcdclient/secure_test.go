@@ -54,7 +54,7 @@ func TestNew_SecureEtcd(t *testing.T) {
 		{name: "ErrNoClientCert", cfg: noCert,
 			newErr: "etcd " + e.Endpoint + ": etcd refused the TLS connection: it requires a client certificate"},
 		{name: "ErrClientCertOfAnotherCA", cfg: base(foreignClient),
-			putIn: "etcd " + e.Endpoint + ": etcd refused the client certificate --cert " + foreignClient.Cert + " (remote error: tls: bad certificate)"},
+			putIn: "etcd " + e.Endpoint + ": etcd refused the client certificate --cert " + foreignClient.Cert + ": use a client certificate signed by the CA"},
 		{name: "ErrServerCertNotSignedByCACert", cfg: otherCA,
 			putIn: "etcd " + e.Endpoint + ": etcd's server certificate is not signed by a CA in --cacert " + other.CertFile + " (x509: certificate signed by unknown authority)"},
 	}
