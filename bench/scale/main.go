@@ -4,8 +4,9 @@
 //
 // Each announcer is the announcer's own code (internal/announce: New + Run, with
 // --watch-container=false and an explicit --host), and each builds its own etcd client,
-// so etcd sees what it would see from N announcer processes: N gRPC connections, N lease
-// keep-alive streams, one Grant + Put per announcer and one keep-alive every TTL/3. What
+// so etcd sees what it would see from N announcer processes: N HTTP/2 connections (package
+// etcd's client), one Grant + Put per announcer and one keep-alive (a short LeaseKeepAlive
+// stream) every TTL/3. What
 // one process does not show is the per-process cost on the hosts (memory, CPU of N
 // runtimes); the footprint rows measure that for one real announcer process.
 //

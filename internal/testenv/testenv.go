@@ -285,8 +285,8 @@ var (
 	binErr  error
 )
 
-// Binaries builds cmd/rundock and cmd/announcer once per test binary and returns the
-// directory holding both, for tests that drive the real programs.
+// Binaries builds cmd/rundock, cmd/announcer and cmd/rundock-module once per test binary
+// and returns the directory holding them, for tests that drive the real programs.
 func Binaries(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -307,7 +307,7 @@ func Binaries(t testing.TB) string {
 		if binErr = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); binErr != nil {
 			return
 		}
-		for _, c := range []string{"rundock", "announcer"} {
+		for _, c := range []string{"rundock", "announcer", "rundock-module"} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, c), "./cmd/"+c)
 			cmd.Dir = RepoRoot()
 			if out, err := cmd.CombinedOutput(); err != nil {
