@@ -86,7 +86,10 @@ type stream struct {
 	cancel   context.CancelCauseFunc
 }
 
-// Client defaults.
+// Client defaults. A lease of 5 s (the shortest rundock allows) must survive the move to
+// another member: a silent connection is noticed by an HTTP/2 ping within
+// DefaultKeepAliveTime + DefaultKeepAliveTimeout, and a call that found no member
+// answering waits DefaultRetryMin, growing to DefaultRetryMax, before trying them again.
 const (
 	DefaultDialTimeout      = 5 * time.Second
 	DefaultKeepAliveTime    = 5 * time.Second
@@ -168,6 +171,22 @@ func (c *Client) Close() error {
 	c.wg.Wait()
 	c.tr.CloseIdleConnections()
 	return nil
+}
+
+// spawn runs f on a goroutine that Close waits for; it returns false, and runs nothing,
+// when the client is closed.
+func (c *Client) spawn(f func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // Endpoint returns the endpoint calls go to now.

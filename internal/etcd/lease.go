@@ -106,19 +106,9 @@ func (c *Client) keepAliveOnce(ctx context.Context, id LeaseID) (*LeaseResponse,
 // has dropped it.
 func (c *Client) KeepAlive(ctx context.Context, id LeaseID, ttl int64) <-chan *LeaseResponse {
 	ch := make(chan *LeaseResponse, 1)
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.spawn(func() { defer close(ch); c.keepAlive(ctx, id, ttl, ch) }) {
 		close(ch)
-		return ch
 	}
-	c.wg.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.wg.Done()
-		defer close(ch)
-		c.keepAlive(ctx, id, ttl, ch)
-	}()
 	return ch
 }
 

@@ -84,19 +84,9 @@ const methodWatch = "/etcdserverpb.Watch/Watch"
 // client is closed.
 func (c *Client) Watch(ctx context.Context, key string, o WatchOptions) <-chan WatchResponse {
 	ch := make(chan WatchResponse)
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.spawn(func() { defer close(ch); c.watch(ctx, key, o, ch) }) {
 		close(ch)
-		return ch
 	}
-	c.wg.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.wg.Done()
-		defer close(ch)
-		c.watch(ctx, key, o, ch)
-	}()
 	return ch
 }
 

@@ -19,18 +19,10 @@ import (
 	"github.com/rundock/rundock/internal/etcd"
 )
 
-// Client settings. A lease of defaults.MinTTL seconds must survive the failover to another
-// member, so a silent connection is noticed by an HTTP/2 ping in
-// KeepAliveTime+KeepAliveTimeout, and a call that found no member answering waits
-// ReconnectMin, growing to ReconnectMax, before it tries them again.
+// Dial's retries of a client that could not be made. The client's own dial, ping and
+// retry settings are package etcd's defaults, chosen so that a lease of defaults.MinTTL
+// seconds survives the failover to another member.
 const (
-	DialTimeout      = 5 * time.Second
-	KeepAliveTime    = 5 * time.Second
-	KeepAliveTimeout = 2 * time.Second
-	ReconnectMin     = 200 * time.Millisecond
-	ReconnectMax     = 2 * time.Second
-
-	// Dial's retries of a client that could not be made.
 	retryMin = 500 * time.Millisecond
 	retryMax = 5 * time.Second
 )
@@ -115,16 +107,7 @@ func (c Config) clientConfig() (Config, etcd.Config, *explainer, error) {
 	if err := c.Check(); err != nil {
 		return c, etcd.Config{}, nil, err
 	}
-	ec := etcd.Config{
-		Endpoints:        c.Endpoints,
-		DialTimeout:      DialTimeout,
-		KeepAliveTime:    KeepAliveTime,
-		KeepAliveTimeout: KeepAliveTimeout,
-		RetryMin:         ReconnectMin,
-		RetryMax:         ReconnectMax,
-		User:             c.User,
-		Password:         c.Password,
-	}
+	ec := etcd.Config{Endpoints: c.Endpoints, User: c.User, Password: c.Password}
 	ex := newExplainer(c)
 	ec.Explain = ex.explain
 	if c.CACert != "" || c.Cert != "" {

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -64,9 +62,7 @@ func StartEtcdCluster(t testing.TB, n int) []*Etcd {
 // EtcdBinary is Debian's etcd (/usr/bin/etcd, 3.4) run as a process, plain http.
 type EtcdBinary struct {
 	Endpoint string // http://127.0.0.1:PORT
-	cmd      *exec.Cmd
-	out      *SyncBuffer
-	done     chan struct{}
+	etcdProcess
 }
 
 // StartEtcdBinary starts Debian's etcd on free loopback ports in a temporary directory,
@@ -75,20 +71,8 @@ func StartEtcdBinary(t testing.TB) *EtcdBinary {
 	t.Helper()
 	Need(t, "etcd")
 	dir := t.TempDir()
-	e := &EtcdBinary{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)), out: &SyncBuffer{}, done: make(chan struct{})}
-	peer := fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
-	bin, _ := LookPath("etcd")
-	e.cmd = exec.Command(bin,
-		"--name", "test", "--data-dir", filepath.Join(dir, "data"),
-		"--listen-client-urls", e.Endpoint, "--advertise-client-urls", e.Endpoint,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "test="+peer,
-		"--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn")
-	e.cmd.Stdout, e.cmd.Stderr = e.out, e.out
-	if err := e.cmd.Start(); err != nil {
-		t.Fatalf("cannot start etcd: %v", err)
-	}
-	go func() { e.cmd.Wait(); close(e.done) }()
-	t.Cleanup(e.Stop)
+	e := &EtcdBinary{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))}
+	e.start(t, dir, e.Endpoint)
 	host := strings.TrimPrefix(e.Endpoint, "http://")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -98,21 +82,13 @@ func StartEtcdBinary(t testing.TB) *EtcdBinary {
 		}
 		select {
 		case <-e.done:
-			t.Fatalf("etcd exited: %v\n%s", e.cmd.ProcessState, e.out.String())
+			t.Fatalf("etcd exited: %v\n%s", e.cmd.ProcessState, e.Output())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("etcd on %s not listening after 30s\n%s", e.Endpoint, e.out.String())
+			t.Fatalf("etcd on %s not listening after 30s\n%s", e.Endpoint, e.Output())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return e
-}
-
-// Stop kills etcd and waits for it.
-func (e *EtcdBinary) Stop() {
-	if e.cmd != nil && e.cmd.Process != nil {
-		e.cmd.Process.Kill()
-		<-e.done
-	}
 }

@@ -147,9 +147,7 @@ type SecureEtcd struct {
 	RootPassword, AnnouncerPassword, UpstreamsPassword string
 	AnnouncerPasswordFile, UpstreamsPasswordFile       string
 
-	cmd  *exec.Cmd
-	out  *SyncBuffer
-	done chan struct{}
+	etcdProcess
 }
 
 // SetupCommands are the etcdctl commands StartSecureEtcd runs, without the connection
@@ -185,7 +183,6 @@ func StartSecureEtcd(t testing.TB, prefix string) *SecureEtcd {
 		Server: ca.Server(t, "etcd"), Root: ca.Client(t, "root"), Announcer: ca.Client(t, AnnouncerUser),
 		Upstreams: ca.Client(t, UpstreamsUser), Nobody: ca.Client(t, "nobody"),
 		RootPassword: "root-pw-" + randHex(t), AnnouncerPassword: "announcer-pw-" + randHex(t), UpstreamsPassword: "upstreams-pw-" + randHex(t),
-		out: &SyncBuffer{}, done: make(chan struct{}),
 	}
 	e.AnnouncerPasswordFile = filepath.Join(dir, "announcer.password")
 	e.UpstreamsPasswordFile = filepath.Join(dir, "upstreams.password")
@@ -194,21 +191,8 @@ func StartSecureEtcd(t testing.TB, prefix string) *SecureEtcd {
 			t.Fatal(err)
 		}
 	}
-	peer := fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
-	bin, _ := LookPath("etcd")
-	e.cmd = exec.Command(bin,
-		"--name", "test", "--data-dir", filepath.Join(dir, "data"),
-		"--listen-client-urls", e.Endpoint, "--advertise-client-urls", e.Endpoint,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "test="+peer,
-		"--cert-file", e.Server.Cert, "--key-file", e.Server.Key,
-		"--client-cert-auth", "--trusted-ca-file", ca.CertFile,
-		"--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn")
-	e.cmd.Stdout, e.cmd.Stderr = e.out, e.out
-	if err := e.cmd.Start(); err != nil {
-		t.Fatalf("cannot start etcd: %v", err)
-	}
-	go func() { e.cmd.Wait(); close(e.done) }()
-	t.Cleanup(e.Stop)
+	e.start(t, dir, e.Endpoint, "--cert-file", e.Server.Cert, "--key-file", e.Server.Key,
+		"--client-cert-auth", "--trusted-ca-file", ca.CertFile)
 	e.waitReady(t)
 	for _, args := range SetupCommands(prefix, e.RootPassword, e.AnnouncerPassword, e.UpstreamsPassword) {
 		e.Etcdctl(t, e.Root, "", args...)
@@ -216,16 +200,44 @@ func StartSecureEtcd(t testing.TB, prefix string) *SecureEtcd {
 	return e
 }
 
+// etcdProcess is Debian's etcd run by a test: one member on loopback ports, its output
+// kept.
+type etcdProcess struct {
+	cmd  *exec.Cmd
+	out  *SyncBuffer
+	done chan struct{}
+}
+
+// start runs etcd with its data in dir, serving clients at endpoint, with the extra
+// flags (TLS); it is killed when the test ends.
+func (p *etcdProcess) start(t testing.TB, dir, endpoint string, extra ...string) {
+	t.Helper()
+	peer := fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
+	bin, _ := LookPath("etcd")
+	args := append([]string{"--name", "test", "--data-dir", filepath.Join(dir, "data"),
+		"--listen-client-urls", endpoint, "--advertise-client-urls", endpoint,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "test=" + peer,
+		"--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn"}, extra...)
+	p.out, p.done = &SyncBuffer{}, make(chan struct{})
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("cannot start etcd: %v", err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(p.Stop)
+}
+
 // Stop kills etcd and waits for it.
-func (e *SecureEtcd) Stop() {
-	if e.cmd != nil && e.cmd.Process != nil {
-		e.cmd.Process.Kill()
-		<-e.done
+func (p *etcdProcess) Stop() {
+	if p.cmd != nil && p.cmd.Process != nil {
+		p.cmd.Process.Kill()
+		<-p.done
 	}
 }
 
 // Output is what etcd logged so far.
-func (e *SecureEtcd) Output() string { return e.out.String() }
+func (p *etcdProcess) Output() string { return p.out.String() }
 
 func (e *SecureEtcd) waitReady(t testing.TB) {
 	t.Helper()
