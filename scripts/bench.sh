@@ -648,11 +648,15 @@ scale() {
     echo "| N | announced (etcd retries) | ramp-up | leases lost / etcd errors (hold) | records at end | keep-alive p50 / p95 / p99 / max | etcd CPU ramp / hold | etcd RSS max | bench RSS per announcer | all stop at once | strain |"
     echo "|---:|---:|---:|---|---:|---|---:|---:|---:|---|---|"
   } >"$f"
+  # start_etcd sets ETCD_EP and ETCD_PID: the main etcd's come back after the section (the
+  # upstreams section after this one hung, then failed, on the scale etcd it was left with)
+  local save_ep=$ETCD_EP save_pid=$ETCD_PID
   for n in $SCALE_SIZES; do
     start_etcd "scale$n"
     bounded "$work/bin/scale" -endpoints "$ETCD_EP" -etcd-pid "$ETCD_PID" -n "$n" -hold "$SCALE_HOLD" >>"$f"
     kill "$ETCD_PID"; wait "$ETCD_PID" 2>/dev/null || true
   done
+  ETCD_EP=$save_ep; ETCD_PID=$save_pid
   add_section "Scale" "$f"
 }
 
