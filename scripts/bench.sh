@@ -766,6 +766,8 @@ main() {
   want deploy && deploy
   want go && gobench
   elapsed=$(( ($(now_ms) - t_start) / 1000 ))
+  # before the write below: it truncates BENCHMARKS.md first, which would make the tree dirty
+  local desc; desc=$(git describe --always --dirty)
 
   {
     echo "# rundock benchmarks"
@@ -780,7 +782,7 @@ main() {
     else
       echo "$(etcd --version | sed -n 1p),"
     fi
-    echo "$(ansible --version | sed -n 1p), $(go version | cut -d' ' -f3), rundock $(git describe --always --dirty)."
+    echo "$(ansible --version | sed -n 1p), $(go version | cut -d' ' -f3), rundock $desc."
     echo "Command: \`$([ "$QUICK" = 1 ] && echo "BENCH_QUICK=1 ")$([ -n "${BENCH_ONLY:-}" ] && echo "BENCH_ONLY=\"$ONLY\" ")make bench\`."
     for s in "${sections[@]}"; do
       printf '\n## %s\n\n' "${s%%|*}"
