@@ -3,13 +3,11 @@ package testenv
 import (
 	"fmt"
 	"net"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 )
 
 // StartEtcdCluster starts n embedded etcd members forming one cluster on loopback
@@ -20,16 +18,7 @@ func StartEtcdCluster(t testing.TB, n int) []*Etcd {
 	members := make([]*Etcd, n)
 	var initial []string
 	for i := range members {
-		cfg := embed.NewConfig()
-		cfg.Dir = t.TempDir()
-		cfg.Name = fmt.Sprintf("m%d", i)
-		cfg.Logger = "zap"
-		cfg.LogLevel = "error"
-		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-		client, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)))
-		peer, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)))
-		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*client}, []url.URL{*client}
-		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*peer}, []url.URL{*peer}
+		cfg, client, peer := embedConfig(t, fmt.Sprintf("m%d", i))
 		initial = append(initial, cfg.Name+"="+peer.String())
 		members[i] = &Etcd{Endpoint: client.String(), Dir: cfg.Dir, cfg: cfg}
 	}

@@ -87,15 +87,7 @@ func StartEtcd(t testing.TB) *Etcd {
 // (an IPv6 address unbracketed), each on a port of its own, listed in Also.
 func StartEtcdAlso(t testing.TB, hosts ...string) *Etcd {
 	t.Helper()
-	cfg := embed.NewConfig()
-	cfg.Dir = t.TempDir()
-	cfg.Name = "test"
-	cfg.Logger = "zap"
-	cfg.LogLevel = "error"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	client, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)))
-	peer, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)))
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*client}, []url.URL{*client}
+	cfg, client, _ := embedConfig(t, "test")
 	var also []string
 	for _, h := range hosts {
 		u, _ := url.Parse("http://" + net.JoinHostPort(h, strconv.Itoa(FreePort(t))))
@@ -103,12 +95,27 @@ func StartEtcdAlso(t testing.TB, hosts ...string) *Etcd {
 		cfg.AdvertiseClientUrls = append(cfg.AdvertiseClientUrls, *u)
 		also = append(also, u.String())
 	}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*peer}, []url.URL{*peer}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	e := &Etcd{Endpoint: client.String(), Also: also, Dir: cfg.Dir, cfg: cfg}
 	e.start(t)
 	t.Cleanup(e.Stop)
 	return e
+}
+
+// embedConfig is the configuration of one quiet embedded etcd member named name, with its
+// data in a temporary directory and a client and a peer URL on free loopback ports.
+func embedConfig(t testing.TB, name string) (cfg *embed.Config, client, peer *url.URL) {
+	cfg = embed.NewConfig()
+	cfg.Dir = t.TempDir()
+	cfg.Name = name
+	cfg.Logger = "zap"
+	cfg.LogLevel = "error"
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	client, _ = url.Parse(fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)))
+	peer, _ = url.Parse(fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)))
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*client}, []url.URL{*client}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*peer}, []url.URL{*peer}
+	return cfg, client, peer
 }
 
 func (e *Etcd) start(t testing.TB) {
