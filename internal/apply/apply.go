@@ -191,7 +191,7 @@ func applyOne(ctx context.Context, svc spec.Service, t tree.Tree, opt Options, r
 		// A plan without actions wrote nothing: the tree's record key stands.
 		defer func() {
 			if len(p.Actions) > 0 {
-				r.applied(t.Dir)
+				r.applied(planItem{svc, t})
 			}
 		}()
 	}

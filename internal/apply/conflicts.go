@@ -1,7 +1,6 @@
 package apply
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -17,10 +16,19 @@ import (
 
 // recordKey is the record key named in a rendered announcer/run, "" without one.
 func recordKey(data []byte) string {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		if k, ok := strings.CutPrefix(sc.Text(), render.RecordKeyLine); ok {
-			return k
+	for line := range bytes.Lines(data) {
+		if k, ok := bytes.CutPrefix(line, []byte(render.RecordKeyLine)); ok {
+			return string(bytes.TrimRight(k, "\r\n"))
+		}
+	}
+	return ""
+}
+
+// renderedKey is the record key named in the announcer/run of files, "" without one.
+func renderedKey(files []tree.File) string {
+	for _, f := range files {
+		if f.Path == announcerRun {
+			return recordKey(f.Data)
 		}
 	}
 	return ""
@@ -36,16 +44,24 @@ type recordIndex struct {
 // announcerRun is the announcer's run script inside a tree.
 var announcerRun = path.Join(render.AnnouncerPath, "run")
 
-// readRecordIndex reads the record keys of every tree in svDir. A missing sv_dir has none.
-func readRecordIndex(svDir string) *recordIndex {
+// readRecordIndex reads the record keys of every tree in svDir, but takes those of known
+// (tree dir -> key, "" for none) as given. A missing sv_dir has none.
+func readRecordIndex(svDir string, known map[string]string) *recordIndex {
 	x := &recordIndex{svDir: svDir, keys: map[string]string{}}
 	entries, err := os.ReadDir(svDir)
 	if err != nil {
 		return x // no sv_dir yet: no other service
 	}
 	for _, e := range entries {
-		if e.IsDir() && strings.HasPrefix(e.Name(), render.Dir("")) {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), render.Dir("")) {
+			continue
+		}
+		k, ok := known[e.Name()]
+		switch {
+		case !ok:
 			x.reread(e.Name())
+		case k != "":
+			x.keys[e.Name()] = k
 		}
 	}
 	return x
@@ -67,12 +83,7 @@ func (x *recordIndex) reread(dir string) {
 // tree in sv_dir already announces: the two announcers would take the key from each other,
 // and stopping one would withdraw the other's instance. keys is sv_dir's record index.
 func sharedRecord(keys *recordIndex, t tree.Tree) error {
-	var key string
-	for _, f := range t.Files {
-		if f.Path == announcerRun {
-			key = recordKey(f.Data)
-		}
-	}
+	key := renderedKey(t.Files)
 	if key == "" {
 		return nil
 	}

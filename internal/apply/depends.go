@@ -1,7 +1,6 @@
 package apply
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -49,13 +48,12 @@ func Waiting(svDir, name string) (d spec.Dependency, ok bool) {
 // dependsLines reads the "# depends_on: NAME CONDITION" lines of a run script.
 func dependsLines(data []byte) []spec.Dependency {
 	var deps []spec.Dependency
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), render.DependsOnLine)
+	for line := range bytes.Lines(data) {
+		rest, ok := bytes.CutPrefix(line, []byte(render.DependsOnLine))
 		if !ok {
 			continue
 		}
-		if f := strings.Fields(rest); len(f) == 2 && dnsname.IsLabel(f[0]) {
+		if f := strings.Fields(string(rest)); len(f) == 2 && dnsname.IsLabel(f[0]) {
 			deps = append(deps, spec.Dependency{Name: f[0], Condition: f[1]})
 		}
 	}
@@ -74,6 +72,12 @@ type depGraph struct {
 
 func newDepGraph(svcs []spec.Service) depGraph {
 	g := depGraph{edges: map[svcKey][]string{}, exist: map[svcKey]bool{}}
+	// The trees of the services given, but those left as they are on disk: their edges
+	// come from the services, so their run scripts need no read.
+	given := map[svcKey]bool{}
+	for _, s := range svcs {
+		given[svcKey{s.SvDir, s.Name}] = !(s.State == spec.StateDisabled && s.Image == "")
+	}
 	dirs := map[string]bool{}
 	for _, s := range svcs {
 		if dirs[s.SvDir] {
@@ -88,6 +92,9 @@ func newDepGraph(svcs []spec.Service) depGraph {
 			}
 			k := svcKey{s.SvDir, name}
 			g.exist[k] = true
+			if given[k] {
+				continue
+			}
 			for _, d := range DependsOn(s.SvDir, name) {
 				g.edges[k] = append(g.edges[k], d.Name)
 			}

@@ -38,6 +38,13 @@ type treeDiff struct {
 // symlinks anywhere in the tree except runsv's supervise/ entries, which it never reads.
 // With files nil, every file on disk is a removal.
 func compareTree(root string, files []tree.File) (treeDiff, error) {
+	return compareTreeSigs(root, files, nil)
+}
+
+// compareTreeSigs is compareTree that also fills sigs, when not nil, with the stat of the
+// root ("."), of each directory and of each file, each taken before the directory was
+// listed or the file read.
+func compareTreeSigs(root string, files []tree.File, sigs map[string]statSig) (treeDiff, error) {
 	fi, err := os.Lstat(root)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -53,7 +60,12 @@ func compareTree(root string, files []tree.File) (treeDiff, error) {
 	case !fi.IsDir():
 		return treeDiff{}, fmt.Errorf("cannot manage %s: %w: it is not a directory; remove it and run again", root, ErrNotOurs)
 	}
-	onDisk, err := scanTree(root)
+	if sg, ok := sigOf(fi); ok && sigs != nil {
+		sigs["."] = sg
+	} else {
+		sigs = nil
+	}
+	onDisk, err := scan(root, sigs)
 	if err != nil {
 		return treeDiff{exists: true}, err
 	}
@@ -107,6 +119,12 @@ func compareTree(root string, files []tree.File) (treeDiff, error) {
 // scanTree lists the files (path -> permission bits) and directories (path+"/" ->
 // ModeDir) under root, skipping supervise/ and refusing symlinks and special files.
 func scanTree(root string) (map[string]fs.FileMode, error) {
+	return scan(root, nil)
+}
+
+// scan is scanTree that also fills sigs, when not nil, with each path's stat (directories
+// without their trailing slash), taken before the directory is listed or the file read.
+func scan(root string, sigs map[string]statSig) (map[string]fs.FileMode, error) {
 	onDisk := map[string]fs.FileMode{}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -126,6 +144,14 @@ func scanTree(root string) (map[string]fs.FileMode, error) {
 		}
 		if d.IsDir() {
 			onDisk[rel+"/"] = fs.ModeDir
+			if sigs != nil {
+				// WalkDir lists a directory after this returns.
+				info, err := d.Info()
+				if err != nil {
+					return err
+				}
+				sigs[rel], _ = sigOf(info)
+			}
 			return nil
 		}
 		if !d.Type().IsRegular() {
@@ -136,6 +162,9 @@ func scanTree(root string) (map[string]fs.FileMode, error) {
 			return err
 		}
 		onDisk[rel] = info.Mode().Perm()
+		if sigs != nil {
+			sigs[rel], _ = sigOf(info)
+		}
 		return nil
 	})
 	return onDisk, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -26,6 +27,10 @@ type runState struct {
 	// other runs out, so each stays true until that service's turn.
 	batch []planItem
 	ahead map[string]aheadDiff // tree root -> its comparison
+	// idx is sv_dir's tree index; touched the trees this run's plans acted on, which
+	// close compares again (their stats changed) to record them before it writes idx.
+	idx     *treeIndex
+	touched []planItem
 }
 
 // planItem is one service of a run and its rendered tree.
@@ -56,6 +61,7 @@ func (r *runState) enter(ctx context.Context, svDir string, take bool) error {
 		r.unlock = unlock
 	}
 	r.svDir = svDir
+	r.idx = loadIndex(svDir)
 	r.readAhead()
 	return nil
 }
@@ -74,21 +80,21 @@ func (r *runState) readAhead() {
 		files = append(files, it.tree.Files)
 	}
 	out := make([]aheadDiff, len(roots))
-	var keys *recordIndex
-	// Job 0 reads the record index the plans will ask for, beside the comparisons.
-	parallel(len(roots)+1, func(i int) {
-		if i == 0 {
-			if len(roots) > 0 {
-				keys = readRecordIndex(r.svDir)
-			}
-			return
-		}
-		out[i-1].d, out[i-1].err = compareTree(roots[i-1], files[i-1])
+	parallel(len(roots), func(i int) {
+		out[i].d, out[i].err = r.idx.compare(roots[i], files[i])
 	})
-	r.keys = keys
 	r.ahead = make(map[string]aheadDiff, len(roots))
+	// The record index the plans will ask for: a tree whose announcer/run the comparison
+	// found as rendered has the rendered record key, and needs no read.
+	known := map[string]string{}
 	for i, root := range roots {
 		r.ahead[root] = out[i]
+		if d := out[i].d; out[i].err == nil && d.exists && !slices.ContainsFunc(d.changes, func(c fileChange) bool { return c.path == announcerRun }) {
+			known[filepath.Base(root)] = renderedKey(files[i])
+		}
+	}
+	if len(roots) > 0 {
+		r.keys = readRecordIndex(r.svDir, known)
 	}
 }
 
@@ -98,7 +104,7 @@ func (r *runState) compare(root string, files []tree.File) (treeDiff, error) {
 		delete(r.ahead, root)
 		return a.d, a.err
 	}
-	return compareTree(root, files)
+	return r.idx.compare(root, files)
 }
 
 // locked reports whether r holds svDir's lock.
@@ -109,24 +115,40 @@ func (r *runState) locked(svDir string) bool {
 // records is the record index of the sv_dir entered, read on first use.
 func (r *runState) records() *recordIndex {
 	if r.keys == nil {
-		r.keys = readRecordIndex(r.svDir)
+		r.keys = readRecordIndex(r.svDir, nil)
 	}
 	return r.keys
 }
 
-// applied tells r that the tree dir in the sv_dir entered may have changed on disk.
-func (r *runState) applied(dir string) {
+// applied tells r that the tree of it in the sv_dir entered may have changed on disk.
+func (r *runState) applied(it planItem) {
+	dir := it.tree.Dir
 	if r.keys != nil {
 		r.keys.reread(dir)
 	}
+	r.idx.forget(dir)
+	r.touched = append(r.touched, it)
 }
 
-// close releases the lock and forgets what was read under it.
+// close records the trees this run changed in the index and writes it, releases the lock
+// and forgets what was read under it.
 func (r *runState) close() {
+	if r.unlock != nil && r.idx != nil {
+		// Compared again now, as late as they can be: a tree written less than
+		// racyMargin ago is not recorded.
+		parallel(len(r.touched), func(i int) {
+			it := r.touched[i]
+			root := filepath.Join(it.svc.SvDir, it.tree.Dir)
+			if len(it.tree.Files) > 0 && (it.svc.State == spec.StatePresent || it.svc.State == spec.StateEnabled) {
+				r.idx.compare(root, it.tree.Files)
+			}
+		})
+		r.idx.save() // best effort: without it the next run reads the trees
+	}
 	if r.unlock != nil {
 		r.unlock()
 	}
-	r.svDir, r.unlock, r.keys, r.ahead = "", nil, nil, nil
+	r.svDir, r.unlock, r.keys, r.ahead, r.idx, r.touched = "", nil, nil, nil, nil, nil
 }
 
 // parallel calls f(0) to f(n-1) on GOMAXPROCS workers and returns when all have returned.

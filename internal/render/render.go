@@ -13,6 +13,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"text/template"
 
 	"github.com/rundock/rundock/internal/defaults"
@@ -57,6 +58,17 @@ var tmpl = template.Must(template.New("").Option("missingkey=error").Funcs(templ
 	"words": words,
 	"join":  strings.Join,
 }).ParseFS(templates.FS, "run.tmpl", "finish.tmpl", "check.tmpl", "control-t.tmpl", "log-run.tmpl", "announcer-run.tmpl"))
+
+// sizeHints is, per template, a little more than the largest file it rendered in this
+// process: the next service's buffer starts that large instead of growing through copies
+// (an apply renders hundreds of trees, and each copy is fresh memory to fault in).
+var sizeHints = func() map[string]*atomic.Int64 {
+	m := map[string]*atomic.Int64{}
+	for _, t := range tmpl.Templates() {
+		m[t.Name()] = new(atomic.Int64)
+	}
+	return m
+}()
 
 // Quote returns s as one sh word: s in single quotes, where each single quote of s
 // closes the quoting, is written escaped with a backslash, and reopens it.
@@ -328,7 +340,7 @@ func Render(s spec.Service) (tree.Tree, error) {
 		// The hash covers what the container is started with: run itself (without the
 		// hash) and the env file.
 		var buf bytes.Buffer
-		if err := tmpl.ExecuteTemplate(&buf, "run.tmpl", d); err != nil {
+		if err := tmpl.ExecuteTemplate(&buf, "run.tmpl", &d); err != nil {
 			return tree.Tree{}, fmt.Errorf("cannot render run of service %q: %w", s.Name, err)
 		}
 		h := sha256.New()
@@ -343,8 +355,13 @@ func Render(s spec.Service) (tree.Tree, error) {
 	t := tree.Tree{Dir: Dir(s.Name), Services: layout[:1]}
 	add := func(p, name string, data any) error {
 		var buf bytes.Buffer
+		hint := sizeHints[name]
+		buf.Grow(int(hint.Load()))
 		if err := tmpl.ExecuteTemplate(&buf, name, data); err != nil {
 			return fmt.Errorf("cannot render %s of service %q: %w", p, s.Name, err)
+		}
+		if n := int64(buf.Len()); n > hint.Load() {
+			hint.Store(n + n/8)
 		}
 		t.Files = append(t.Files, tree.File{Path: p, Mode: fs.FileMode(0o755), Data: buf.Bytes()})
 		return nil
@@ -354,12 +371,12 @@ func Render(s spec.Service) (tree.Tree, error) {
 		data       any
 		when       bool
 	}{
-		{"run", "run.tmpl", d, true},
-		{"finish", "finish.tmpl", d, true},
-		{"check", "check.tmpl", d, true},
-		{"control/t", "control-t.tmpl", d, true},
+		{"run", "run.tmpl", &d, true},
+		{"finish", "finish.tmpl", &d, true},
+		{"check", "check.tmpl", &d, true},
+		{"control/t", "control-t.tmpl", &d, true},
 		{"log/run", "log-run.tmpl", logData{s.Name, path.Join(s.LogDir, s.Name), s.LogSize, s.LogCount}, s.Log},
-		{AnnouncerPath + "/run", "announcer-run.tmpl", d, s.Announce != 0},
+		{AnnouncerPath + "/run", "announcer-run.tmpl", &d, s.Announce != 0},
 		{AnnouncerPath + "/log/run", "log-run.tmpl", logData{s.Name, path.Join(s.LogDir, s.Name+"."+AnnouncerPath), s.LogSize, s.LogCount}, s.Log && s.Announce != 0},
 	}
 	for _, st := range steps {

@@ -85,9 +85,9 @@ func SyncDir(dir string) {
 }
 
 // ReadFile reads path without following a symlink at its last element. It calls the
-// system directly (open, read until the end, close): apply reads every file of every
-// tree on each run, and os.File's poller registration and io.ReadAll's small first reads
-// cost several more system calls per file.
+// system directly (open, fstat, read until the end, close) into a buffer of the file's
+// size: apply reads many files on each run, and os.File's poller registration and
+// io.ReadAll's small first reads cost several more system calls and copies per file.
 func ReadFile(path string) ([]byte, error) {
 	fd, err := ignoringEINTR(func() (int, error) {
 		return syscall.Open(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
@@ -96,7 +96,12 @@ func ReadFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("cannot read %s: %w", path, &fs.PathError{Op: "open", Path: path, Err: err})
 	}
 	defer syscall.Close(fd)
-	b := make([]byte, 0, 4096)
+	size := 4096
+	var st syscall.Stat_t
+	if syscall.Fstat(fd, &st) == nil && st.Size > 0 && st.Size < 1<<30 {
+		size = int(st.Size) + 1 // one read to the end, one to see it
+	}
+	b := make([]byte, 0, size)
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]

@@ -30,6 +30,9 @@ func splitArgWords(s *Service) error {
 // comments, control characters (newlines included) and unbalanced quotes. Glob
 // characters are kept as literals: the run script quotes every word.
 func SplitArgs(s string) ([]Word, error) {
+	if s == "" {
+		return nil, nil // most services: no sh parser to set up
+	}
 	if msg := badChar(s); msg != "" {
 		return nil, fmt.Errorf("%w: %q %s", ErrBadArgs, s, msg)
 	}

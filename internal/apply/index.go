@@ -1,0 +1,306 @@
+package apply
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rundock/rundock/internal/safefs"
+	"github.com/rundock/rundock/internal/tree"
+)
+
+// IndexName is sv_dir's tree index: for each tree a run last found equal to what it
+// rendered, the stat of its directories and files and a hash of each file. A later run
+// that finds every stat unchanged knows the tree holds the same bytes without listing a
+// directory or reading a file, as git's index spares git status the reads. It is written
+// under the lock, atomically, only when it changed, and readable by root only (it holds
+// the hash of the env file).
+//
+// Only what a run read is recorded, each stat taken before its directory was listed or its
+// file read, and only when every ctime in the tree is older than that by racyMargin. A
+// write after the read gives the path a later ctime (no one can set a ctime back), so a
+// recorded stat never matches a path that changed since: a stale entry costs the reads it
+// would have saved, never a missed change.
+const IndexName = ".rundock.index"
+
+// racyMargin is how much older than the read a ctime must be for the tree to be recorded:
+// file systems stamp times from a clock that lags the real one by up to a tick (1–10 ms),
+// so a write in the same tick as the read could keep the ctime the read saw.
+const racyMargin = 50 * time.Millisecond
+
+// indexHeader starts the index file; another version is read as empty.
+const indexHeader = "rundock-index 1"
+
+// statSig is what a later write of a path changes: its inode, size, type and mode, and
+// ctime (nanoseconds), which every write, chmod, rename or utimes sets to the time of the
+// change.
+type statSig struct {
+	ino, size uint64
+	mode      uint32
+	ctime     int64
+}
+
+// sumSize is how much of a file's SHA-256 the index keeps: 128 bits tell two contents
+// apart as surely as the whole.
+const sumSize = 16
+
+// indexedPath is one directory or file of an indexed tree; sum is a file's hash.
+type indexedPath struct {
+	path string // slash path relative to the tree; "." is the tree's root
+	sig  statSig
+	sum  [sumSize]byte
+}
+
+// fileSum is the hash the index keeps of data.
+func fileSum(data []byte) [sumSize]byte {
+	h := sha256.Sum256(data)
+	return [sumSize]byte(h[:sumSize])
+}
+
+// indexedTree is a tree as a run found it: equal to its rendered files, no other file or
+// directory in it (runsv's supervise/ and the state directory aside).
+type indexedTree struct {
+	dirs  []indexedPath // "." first
+	files []indexedPath // in the rendered order (by path)
+}
+
+// treeIndex is sv_dir's index as loaded, with what this run recorded.
+type treeIndex struct {
+	svDir string
+	mu    sync.Mutex
+	trees map[string]*indexedTree // tree dir (docker-NAME) -> tree
+	dirty bool
+}
+
+// loadIndex reads svDir's index; a missing or unreadable one is empty.
+func loadIndex(svDir string) *treeIndex {
+	x := &treeIndex{svDir: svDir, trees: map[string]*indexedTree{}}
+	data, err := safefs.ReadFile(filepath.Join(svDir, IndexName))
+	if err != nil {
+		return x
+	}
+	if trees, err := parseIndex(data); err == nil {
+		x.trees = trees
+	}
+	return x
+}
+
+// parseIndex reads the lines of an index file:
+//
+//	tree DIR
+//	d PATH INO SIZE MODE CTIME
+//	f PATH INO SIZE MODE CTIME SUM
+func parseIndex(data []byte) (map[string]*indexedTree, error) {
+	trees := map[string]*indexedTree{}
+	text := string(data) // one copy: the paths below are substrings of it
+	line, text, _ := strings.Cut(text, "\n")
+	if line != indexHeader {
+		return nil, fmt.Errorf("not a %q file", indexHeader)
+	}
+	var t *indexedTree
+	var f [7]string
+	for n := 2; text != ""; n++ {
+		line, text, _ = strings.Cut(text, "\n")
+		k := 0
+		for rest := line; rest != "" && k < len(f); k++ {
+			f[k], rest, _ = strings.Cut(rest, " ")
+		}
+		bad := func() error { return fmt.Errorf("line %d: %q", n, line) }
+		switch {
+		case k == 2 && f[0] == "tree":
+			t = &indexedTree{}
+			trees[f[1]] = t
+		case t != nil && (k == 6 && f[0] == "d" || k == 7 && f[0] == "f"):
+			p := indexedPath{path: f[1]}
+			var err [4]error
+			p.sig.ino, err[0] = strconv.ParseUint(f[2], 10, 64)
+			p.sig.size, err[1] = strconv.ParseUint(f[3], 10, 64)
+			mode, err2 := strconv.ParseUint(f[4], 8, 32)
+			p.sig.mode, err[2] = uint32(mode), err2
+			p.sig.ctime, err[3] = strconv.ParseInt(f[5], 10, 64)
+			if slices.ContainsFunc(err[:], func(e error) bool { return e != nil }) {
+				return nil, bad()
+			}
+			if f[0] == "d" {
+				t.dirs = append(t.dirs, p)
+				continue
+			}
+			if !decodeSum(&p.sum, f[6]) {
+				return nil, bad()
+			}
+			t.files = append(t.files, p)
+		default:
+			return nil, bad()
+		}
+	}
+	return trees, nil
+}
+
+// decodeSum decodes the hex s into sum.
+func decodeSum(sum *[sumSize]byte, s string) bool {
+	if len(s) != hex.EncodedLen(sumSize) {
+		return false
+	}
+	for i := range sum {
+		b, err := strconv.ParseUint(s[2*i:2*i+2], 16, 8)
+		if err != nil {
+			return false
+		}
+		sum[i] = byte(b)
+	}
+	return true
+}
+
+// format writes the index file's bytes, trees sorted by directory.
+func (x *treeIndex) format() []byte {
+	var b bytes.Buffer
+	b.WriteString(indexHeader + "\n")
+	line := func(kind string, p indexedPath) {
+		fmt.Fprintf(&b, "%s %s %d %d %o %d", kind, p.path, p.sig.ino, p.sig.size, p.sig.mode, p.sig.ctime)
+	}
+	for _, dir := range slices.Sorted(func(yield func(string) bool) {
+		for d := range x.trees {
+			if !yield(d) {
+				return
+			}
+		}
+	}) {
+		t := x.trees[dir]
+		b.WriteString("tree " + dir + "\n")
+		for _, p := range t.dirs {
+			line("d", p)
+			b.WriteByte('\n')
+		}
+		for _, p := range t.files {
+			line("f", p)
+			b.WriteString(" " + hex.EncodeToString(p.sum[:]) + "\n")
+		}
+	}
+	return b.Bytes()
+}
+
+// save writes the index when this run changed it. The caller holds sv_dir's lock.
+func (x *treeIndex) save() error {
+	if x == nil || !x.dirty {
+		return nil
+	}
+	if err := safefs.WriteFile(filepath.Join(x.svDir, IndexName), x.format(), 0o600); err != nil {
+		return err
+	}
+	x.dirty = false
+	return nil
+}
+
+// compare is compareTree(root, files), with the index: when the tree at root is recorded
+// with the same files and every stat still matches, it is unchanged without a read; else
+// it is compared, and recorded when found equal.
+func (x *treeIndex) compare(root string, files []tree.File) (treeDiff, error) {
+	if x == nil {
+		return compareTree(root, files)
+	}
+	dir := filepath.Base(root)
+	x.mu.Lock()
+	t := x.trees[dir]
+	x.mu.Unlock()
+	if t != nil && t.matches(root, files) {
+		return treeDiff{exists: true}, nil
+	}
+	start := time.Now()
+	sigs := map[string]statSig{}
+	d, err := compareTreeSigs(root, files, sigs)
+	var nt *indexedTree
+	if err == nil && d.exists && len(d.changes) == 0 && !d.strayDirs {
+		nt = newIndexedTree(files, sigs, start.Add(-racyMargin).UnixNano())
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if nt != nil || x.trees[dir] != nil {
+		x.trees[dir], x.dirty = nt, true
+		if nt == nil {
+			delete(x.trees, dir)
+		}
+	}
+	return d, err
+}
+
+// newIndexedTree is the record of a tree found equal to files, with the stats sigs the
+// comparison took; nil when a path has no stat, a name the index cannot hold, or a ctime
+// not before notAfter (nanoseconds).
+func newIndexedTree(files []tree.File, sigs map[string]statSig, notAfter int64) *indexedTree {
+	t := &indexedTree{}
+	dirs := map[string]bool{".": true}
+	for _, f := range files {
+		for d := path.Dir(f.Path); d != "."; d = path.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	ok := func(p string) (statSig, bool) {
+		sg, found := sigs[p]
+		return sg, found && sg.ctime < notAfter && !strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' })
+	}
+	for _, d := range slices.Sorted(func(yield func(string) bool) {
+		for d := range dirs {
+			if !yield(d) {
+				return
+			}
+		}
+	}) {
+		sg, good := ok(d)
+		if !good {
+			return nil
+		}
+		t.dirs = append(t.dirs, indexedPath{path: d, sig: sg})
+	}
+	for _, f := range files {
+		sg, good := ok(f.Path)
+		if !good {
+			return nil
+		}
+		t.files = append(t.files, indexedPath{path: f.Path, sig: sg, sum: fileSum(f.Data)})
+	}
+	return t
+}
+
+// matches reports whether the tree at root holds exactly files, as recorded: the same
+// paths, modes and hashes, and every directory and file with its recorded stat.
+func (t *indexedTree) matches(root string, files []tree.File) bool {
+	if len(files) != len(t.files) {
+		return false
+	}
+	for i, f := range files {
+		p := t.files[i]
+		if f.Path != p.path || uint32(f.Mode.Perm()) != p.sig.mode&uint32(fs.ModePerm) || fileSum(f.Data) != p.sum {
+			return false
+		}
+	}
+	for _, ps := range [][]indexedPath{t.dirs, t.files} {
+		for _, p := range ps {
+			if sg, ok := lstatSig(filepath.Join(root, filepath.FromSlash(p.path))); !ok || sg != p.sig {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// forget drops dir's record (its tree was removed or is about to change).
+func (x *treeIndex) forget(dir string) {
+	if x == nil {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if _, ok := x.trees[dir]; ok {
+		delete(x.trees, dir)
+		x.dirty = true
+	}
+}

@@ -1,0 +1,168 @@
+package apply
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// indexed applies tr until the index records it: the run that writes a tree cannot (its
+// ctimes are too recent), the next one past racyMargin does.
+func indexed(t *testing.T, apply func() Result) {
+	t.Helper()
+	apply()
+	time.Sleep(racyMargin + 10*time.Millisecond)
+	if res := apply(); res.Changed {
+		t.Fatalf("second run changed: %s", res.Msg)
+	}
+}
+
+// TestIndex_DriftIsRepaired edits a tree behind rundock's back in every way the index could
+// miss: same size in place, a chmod, a file renamed over, a stray file and directory, at
+// once after the run that recorded the tree and after a pause. Every edit is found and
+// undone (a stray directory quietly: pruning is no change); a tree left alone stays
+// unchanged, and the index is not written again.
+func TestIndex_DriftIsRepaired(t *testing.T) {
+	edits := map[string]func(root string){
+		"same size in place": func(root string) {
+			f, err := os.OpenFile(filepath.Join(root, "run"), os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteAt([]byte("X"), 12) // "echo one" -> "echo Xne"
+			f.Close()
+		},
+		"chmod": func(root string) { os.Chmod(filepath.Join(root, "control", "t"), 0o700) },
+		"renamed over": func(root string) {
+			p := filepath.Join(root, "log", "run")
+			data, _ := os.ReadFile(p)
+			os.WriteFile(p+".new", bytes.ToUpper(data), 0o755)
+			os.Rename(p+".new", p)
+		},
+		"stray file": func(root string) { os.WriteFile(filepath.Join(root, "log", "extra"), nil, 0o644) },
+		"stray dir":  func(root string) { os.Mkdir(filepath.Join(root, "control", "sub"), 0o755) },
+	}
+	for name, edit := range edits {
+		for _, pause := range []time.Duration{0, racyMargin + 10*time.Millisecond} {
+			t.Run(name+"/pause="+pause.String(), func(t *testing.T) {
+				svc := testService(t)
+				root := filepath.Join(svc.SvDir, "docker-web")
+				tr := testTree("#!/bin/sh\necho one\n")
+				indexed(t, func() Result { return run(t, svc, tr, Options{}) })
+				x := loadIndex(svc.SvDir)
+				if x.trees["docker-web"] == nil {
+					t.Fatalf("the index does not hold the tree after two runs")
+				}
+				st, err := os.Stat(filepath.Join(svc.SvDir, IndexName))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.Mode().Perm() != 0o600 {
+					t.Errorf("index mode %v, want 0600 (it hashes the env file)", st.Mode().Perm())
+				}
+				if res := run(t, svc, tr, Options{}); res.Changed {
+					t.Fatalf("unchanged tree: changed: %s", res.Msg)
+				}
+				if st2, _ := os.Stat(filepath.Join(svc.SvDir, IndexName)); !st2.ModTime().Equal(st.ModTime()) {
+					t.Errorf("an unchanged run wrote the index")
+				}
+
+				time.Sleep(pause)
+				edit(root)
+				if res := run(t, svc, tr, Options{}); !res.Changed && name != "stray dir" {
+					t.Fatalf("after the edit: changed false, the drift was missed")
+				}
+				d, err := compareTree(root, tr.Files)
+				if err != nil || len(d.changes) > 0 || d.strayDirs {
+					t.Fatalf("after the repair the tree still differs: %+v %v", d, err)
+				}
+			})
+		}
+	}
+}
+
+// TestIndex_RenderedChangeIsWritten: a tree the index holds is rewritten when what is
+// rendered changes, though nothing on disk moved.
+func TestIndex_RenderedChangeIsWritten(t *testing.T) {
+	svc := testService(t)
+	tr := testTree("#!/bin/sh\necho one\n")
+	indexed(t, func() Result { return run(t, svc, tr, Options{}) })
+	next := testTree("#!/bin/sh\necho two\n") // same size
+	if res := run(t, svc, next, Options{}); !res.Changed {
+		t.Fatal("new rendering: changed false")
+	}
+	got, _ := os.ReadFile(filepath.Join(svc.SvDir, "docker-web", "run"))
+	if string(got) != "#!/bin/sh\necho two\n" {
+		t.Fatalf("run = %q", got)
+	}
+}
+
+// TestIndex_BadIndexIsIgnored: an index that does not parse, or names stats that are not
+// there, costs only the reads: the run compares and rewrites it. Check mode never writes it.
+func TestIndex_BadIndexIsIgnored(t *testing.T) {
+	svc := testService(t)
+	root := filepath.Join(svc.SvDir, "docker-web")
+	tr := testTree("#!/bin/sh\necho one\n")
+	indexed(t, func() Result { return run(t, svc, tr, Options{}) })
+	p := filepath.Join(svc.SvDir, IndexName)
+	for _, bad := range []string{"garbage\n", indexHeader + "\ntree docker-web\nf run 1 2\n", indexHeader + "\ntree docker-web\nd . 1 2 40755 3\n"} {
+		os.WriteFile(p, []byte(bad), 0o600)
+		os.WriteFile(filepath.Join(root, "run"), []byte("#!/bin/sh\necho Xne\n"), 0o755)
+		if res := run(t, svc, tr, Options{CheckMode: true}); !res.Changed {
+			t.Fatalf("index %q, check mode: changed false", bad)
+		}
+		if got, _ := os.ReadFile(p); string(got) != bad {
+			t.Fatalf("check mode wrote the index")
+		}
+		if res := run(t, svc, tr, Options{}); !res.Changed {
+			t.Fatalf("index %q: changed false", bad)
+		}
+	}
+}
+
+// TestIndex_RacyTreeNotRecorded: a tree whose ctimes are not older than the read by
+// racyMargin is not recorded, so a write in the same clock tick cannot hide behind it.
+func TestIndex_RacyTreeNotRecorded(t *testing.T) {
+	svc := testService(t)
+	root := filepath.Join(svc.SvDir, "docker-web")
+	tr := testTree("#!/bin/sh\necho one\n")
+	run(t, svc, tr, Options{})
+	x := loadIndex(svc.SvDir)
+	if x.trees["docker-web"] != nil {
+		t.Fatal("the run that wrote the tree recorded it")
+	}
+	sigs := map[string]statSig{}
+	if _, err := compareTreeSigs(root, tr.Files, sigs); err != nil {
+		t.Fatal(err)
+	}
+	newest := int64(0)
+	for _, s := range sigs {
+		newest = max(newest, s.ctime)
+	}
+	if newIndexedTree(tr.Files, sigs, newest) != nil {
+		t.Error("recorded a tree with a ctime equal to the limit")
+	}
+	if newIndexedTree(tr.Files, sigs, newest+1) == nil {
+		t.Error("did not record a tree older than the limit")
+	}
+}
+
+// TestIndex_ParseFormat: what format writes, parseIndex reads back.
+func TestIndex_ParseFormat(t *testing.T) {
+	x := &treeIndex{trees: map[string]*indexedTree{
+		"docker-a": {
+			dirs:  []indexedPath{{path: ".", sig: statSig{ino: 1, size: 4096, mode: 0o40755, ctime: 1765000000123456789}}},
+			files: []indexedPath{{path: "run", sig: statSig{ino: 2, size: 10, mode: 0o100755, ctime: 5}, sum: fileSum([]byte("x"))}},
+		},
+		"docker-b": {dirs: []indexedPath{{path: ".", sig: statSig{ino: 3}}}},
+	}}
+	got, err := parseIndex(x.format())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["docker-a"].files[0] != x.trees["docker-a"].files[0] || got["docker-a"].dirs[0] != x.trees["docker-a"].dirs[0] {
+		t.Fatalf("round trip: %+v", got)
+	}
+}
