@@ -94,21 +94,21 @@ func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, 
 		defer close(read)
 		g = newDepGraph(svcs)
 	}()
-	given, rendered := renderAll(svcs)
+	given, keys, indexes, rendered := renderAll(svcs)
 	<-read
 	idx, err := g.order(svcs)
 	if err != nil {
 		return nil, err
 	}
 	ordered := make([]spec.Service, len(idx))
-	trees := make([]tree.Tree, len(idx))
+	items := make([]planItem, len(idx))
 	errs := make([]error, len(idx))
 	for k, i := range idx {
-		ordered[k], trees[k], errs[k] = svcs[i], given[i], rendered[i]
+		ordered[k], items[k], errs[k] = svcs[i], planItem{svcs[i], given[i], keys[i]}, rendered[i]
 	}
 	svcs = ordered
 	depWarns := g.warnings(svcs)
-	keys := map[string]string{} // record key -> service
+	announced := map[string]string{} // record key -> service
 	for i, s := range svcs {
 		if errs[i] != nil {
 			return nil, errs[i]
@@ -117,21 +117,18 @@ func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, 
 			continue
 		}
 		k, _ := render.RecordKey(s)
-		if prev, ok := keys[k]; ok {
+		if prev, ok := announced[k]; ok {
 			return nil, fmt.Errorf("cannot apply %s and %s together: both would announce %s; give one of them another instance or announce_name", prev, s.Name, k)
 		}
-		keys[k] = s.Name
+		announced[k] = s.Name
 	}
 	var results []Result
 	var failed error
 	one := opt
 	one.NoContainer = true // the status of all comes at the end, in one question
-	r := runState{batch: make([]planItem, len(svcs))}
+	r := runState{batch: items, indexes: indexes}
 	for i, s := range svcs {
-		r.batch[i] = planItem{s, trees[i]}
-	}
-	for i, s := range svcs {
-		res, err := applyOne(ctx, s, trees[i], one, &r)
+		res, err := applyOne(ctx, items[i], one, &r)
 		res.Warnings = append(res.Warnings, depWarns[i]...)
 		if err != nil {
 			res.Msg = err.Error()
@@ -153,12 +150,32 @@ func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, 
 }
 
 // renderAll renders every service, on every CPU: rendering is pure, and with hundreds of
-// services it is most of a run's work.
-func renderAll(svcs []spec.Service) ([]tree.Tree, []error) {
-	trees := make([]tree.Tree, len(svcs))
-	errs := make([]error, len(svcs))
-	parallel(len(svcs), func(i int) { trees[i], errs[i] = Render(svcs[i]) })
-	return trees, errs
+// services it is most of a run's work. A service whose tree sv_dir's index holds as this
+// binary renders the same spec gets a stub instead (tree.Tree.Stub), which the plan
+// renders only if the disk no longer matches. keys are the services' specKeys; indexes
+// the indexes read, by sv_dir (without the lock: a stub is checked under it).
+func renderAll(svcs []spec.Service) (trees []tree.Tree, keys []string, indexes map[string]*treeIndex, errs []error) {
+	trees = make([]tree.Tree, len(svcs))
+	keys = make([]string, len(svcs))
+	errs = make([]error, len(svcs))
+	indexes = map[string]*treeIndex{}
+	for _, s := range svcs {
+		if d := filepath.Clean(s.SvDir); indexes[d] == nil {
+			indexes[d] = loadIndex(d)
+		}
+	}
+	parallel(len(svcs), func(i int) {
+		s := svcs[i]
+		if s.State == spec.StatePresent || s.State == spec.StateEnabled {
+			keys[i] = specKey(s)
+			if t, ok := indexes[filepath.Clean(s.SvDir)].stub(render.Dir(s.Name), s.Name, keys[i]); ok {
+				trees[i] = t
+				return
+			}
+		}
+		trees[i], errs[i] = Render(s)
+	})
+	return trees, keys, indexes, errs
 }
 
 // Apply brings svc to its state on this host: it plans, and unless in check mode executes
@@ -167,11 +184,12 @@ func renderAll(svcs []spec.Service) ([]tree.Tree, []error) {
 func Apply(ctx context.Context, svc spec.Service, t tree.Tree, opt Options) (Result, error) {
 	var r runState
 	defer r.close()
-	return applyOne(ctx, svc, t, opt, &r)
+	return applyOne(ctx, planItem{svc: svc, tree: t}, opt, &r)
 }
 
-// applyOne is Apply within the run r, which holds sv_dir's lock when it returns.
-func applyOne(ctx context.Context, svc spec.Service, t tree.Tree, opt Options, r *runState) (Result, error) {
+// applyOne is Apply of it within the run r, which holds sv_dir's lock when it returns.
+func applyOne(ctx context.Context, it planItem, opt Options, r *runState) (Result, error) {
+	svc, t := it.svc, it.tree
 	res := Result{Name: svc.Name, State: string(svc.State)}
 	removing := svc.State == spec.StateDisabled || svc.State == spec.StateAbsent
 	lock := false
@@ -191,11 +209,12 @@ func applyOne(ctx context.Context, svc spec.Service, t tree.Tree, opt Options, r
 		// A plan without actions wrote nothing: the tree's record key stands.
 		defer func() {
 			if len(p.Actions) > 0 {
-				r.applied(planItem{svc, t})
+				r.applied(planItem{svc, p.Tree, it.spec})
 			}
 		}()
 	}
-	p, err := makePlan(ctx, svc, t, opt.Containers, r)
+	it.tree = t
+	p, err := makePlan(ctx, it, opt.Containers, r)
 	if err != nil {
 		return res, err
 	}

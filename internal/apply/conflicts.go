@@ -34,6 +34,14 @@ func renderedKey(files []tree.File) string {
 	return ""
 }
 
+// treeKey is the record key t's announcer/run names, "" without one.
+func treeKey(t tree.Tree) string {
+	if t.Stub {
+		return t.RecordKey
+	}
+	return renderedKey(t.Files)
+}
+
 // recordIndex is the record key each tree in one sv_dir announces (its announcer/run's
 // record line), read once per run instead of once per service applied.
 type recordIndex struct {
@@ -83,7 +91,7 @@ func (x *recordIndex) reread(dir string) {
 // tree in sv_dir already announces: the two announcers would take the key from each other,
 // and stopping one would withdraw the other's instance. keys is sv_dir's record index.
 func sharedRecord(keys *recordIndex, t tree.Tree) error {
-	key := renderedKey(t.Files)
+	key := treeKey(t)
 	if key == "" {
 		return nil
 	}

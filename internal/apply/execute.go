@@ -109,6 +109,10 @@ func (e *executor) run(ctx context.Context, a Action) error {
 	case Unlink:
 		return e.stopLinked(ctx, a.Path)
 	case CreateTree:
+		if e.p.Tree.Stub {
+			// A stub stands for a tree on disk; planning renders one it must write.
+			return fmt.Errorf("cannot install %s: its tree was not rendered (a bug: please report it)", e.p.Root)
+		}
 		return safefs.CreateDir(svc.SvDir, e.p.Tree.Dir, e.p.Tree.Files)
 	case WriteFile:
 		if err := safefs.MkdirAll(e.p.Root, filepath.Dir(a.Path)); err != nil {

@@ -2,10 +2,13 @@ package apply
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -14,7 +17,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rundock/rundock/internal/render"
 	"github.com/rundock/rundock/internal/safefs"
+	"github.com/rundock/rundock/internal/spec"
 	"github.com/rundock/rundock/internal/tree"
 )
 
@@ -69,13 +74,21 @@ func fileSum(data []byte) [sumSize]byte {
 // indexedTree is a tree as a run found it: equal to its rendered files, no other file or
 // directory in it (runsv's supervise/ and the state directory aside).
 type indexedTree struct {
-	dirs  []indexedPath // "." first
-	files []indexedPath // in the rendered order (by path)
+	// spec is the specKey of the service the files were rendered from ("" when not known:
+	// the tree was given to Apply); record the record key its announcer/run names.
+	spec, record string
+	dirs         []indexedPath // "." first
+	files        []indexedPath // in the rendered order (by path)
 }
 
 // treeIndex is sv_dir's index as loaded, with what this run recorded.
 type treeIndex struct {
 	svDir string
+	// file is the index file's stat when it was read (ok false: there was none).
+	file struct {
+		sig statSig
+		ok  bool
+	}
 	mu    sync.Mutex
 	trees map[string]*indexedTree // tree dir (docker-NAME) -> tree
 	dirty bool
@@ -84,8 +97,11 @@ type treeIndex struct {
 // loadIndex reads svDir's index; a missing or unreadable one is empty.
 func loadIndex(svDir string) *treeIndex {
 	x := &treeIndex{svDir: svDir, trees: map[string]*indexedTree{}}
-	data, err := safefs.ReadFile(filepath.Join(svDir, IndexName))
+	p := filepath.Join(svDir, IndexName)
+	x.file.sig, x.file.ok = lstatSig(p)
+	data, err := safefs.ReadFile(p)
 	if err != nil {
+		x.file.ok = false
 		return x
 	}
 	if trees, err := parseIndex(data); err == nil {
@@ -96,7 +112,7 @@ func loadIndex(svDir string) *treeIndex {
 
 // parseIndex reads the lines of an index file:
 //
-//	tree DIR
+//	tree DIR SPEC RECORD        ("-" for none)
 //	d PATH INO SIZE MODE CTIME
 //	f PATH INO SIZE MODE CTIME SUM
 func parseIndex(data []byte) (map[string]*indexedTree, error) {
@@ -116,8 +132,8 @@ func parseIndex(data []byte) (map[string]*indexedTree, error) {
 		}
 		bad := func() error { return fmt.Errorf("line %d: %q", n, line) }
 		switch {
-		case k == 2 && f[0] == "tree":
-			t = &indexedTree{}
+		case k == 4 && f[0] == "tree":
+			t = &indexedTree{spec: strings.TrimPrefix(f[2], "-"), record: strings.TrimPrefix(f[3], "-")}
 			trees[f[1]] = t
 		case t != nil && (k == 6 && f[0] == "d" || k == 7 && f[0] == "f"):
 			p := indexedPath{path: f[1]}
@@ -175,7 +191,7 @@ func (x *treeIndex) format() []byte {
 		}
 	}) {
 		t := x.trees[dir]
-		b.WriteString("tree " + dir + "\n")
+		b.WriteString("tree " + dir + " " + cmp.Or(t.spec, "-") + " " + cmp.Or(t.record, "-") + "\n")
 		for _, p := range t.dirs {
 			line("d", p)
 			b.WriteByte('\n')
@@ -186,6 +202,13 @@ func (x *treeIndex) format() []byte {
 		}
 	}
 	return b.Bytes()
+}
+
+// current reports whether the index file is still the one x was read from (it is only
+// ever replaced, by a rename).
+func (x *treeIndex) current() bool {
+	sg, ok := lstatSig(filepath.Join(x.svDir, IndexName))
+	return ok && x.file.ok && sg == x.file.sig && !x.dirty
 }
 
 // save writes the index when this run changed it. The caller holds sv_dir's lock.
@@ -200,26 +223,48 @@ func (x *treeIndex) save() error {
 	return nil
 }
 
-// compare is compareTree(root, files), with the index: when the tree at root is recorded
-// with the same files and every stat still matches, it is unchanged without a read; else
-// it is compared, and recorded when found equal.
-func (x *treeIndex) compare(root string, files []tree.File) (treeDiff, error) {
+// compare is compareTree(root, it's files), with the index: when the tree at root is
+// recorded with the same files (or, for a stub, rendered from the same spec) and every
+// stat still matches, it is unchanged without a read; else it is compared, and recorded
+// when found equal. A stub the disk no longer matches is rendered first: compare returns
+// the tree it compared, which is it's unless it was a stub.
+func (x *treeIndex) compare(root string, it planItem) (treeDiff, tree.Tree, error) {
 	if x == nil {
-		return compareTree(root, files)
+		if it.tree.Stub {
+			return treeDiff{}, it.tree, errors.New("a stub tree without an index")
+		}
+		d, err := compareTree(root, it.tree.Files)
+		return d, it.tree, err
 	}
 	dir := filepath.Base(root)
 	x.mu.Lock()
 	t := x.trees[dir]
 	x.mu.Unlock()
-	if t != nil && t.matches(root, files) {
-		return treeDiff{exists: true}, nil
+	if t != nil && t.matches(root, it) {
+		if !it.tree.Stub && it.spec != "" && it.spec != t.spec {
+			// Equal to what this binary rendered from it.svc: a stub next time.
+			nt := *t
+			nt.spec, nt.record = it.spec, renderedKey(it.tree.Files)
+			x.mu.Lock()
+			x.trees[dir], x.dirty = &nt, true
+			x.mu.Unlock()
+		}
+		return treeDiff{exists: true}, it.tree, nil
+	}
+	if it.tree.Stub {
+		var err error
+		if it.tree, err = Render(it.svc); err != nil {
+			return treeDiff{}, it.tree, err
+		}
 	}
 	start := time.Now()
 	sigs := map[string]statSig{}
-	d, err := compareTreeSigs(root, files, sigs)
+	d, err := compareTreeSigs(root, it.tree.Files, sigs)
 	var nt *indexedTree
 	if err == nil && d.exists && len(d.changes) == 0 && !d.strayDirs {
-		nt = newIndexedTree(files, sigs, start.Add(-racyMargin).UnixNano())
+		if nt = newIndexedTree(it.tree.Files, sigs, start.Add(-racyMargin).UnixNano()); nt != nil {
+			nt.spec, nt.record = it.spec, renderedKey(it.tree.Files)
+		}
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -229,7 +274,26 @@ func (x *treeIndex) compare(root string, files []tree.File) (treeDiff, error) {
 			delete(x.trees, dir)
 		}
 	}
-	return d, err
+	return d, it.tree, err
+}
+
+// stub returns the stub of the tree dir when the index holds it rendered from spec.
+func (x *treeIndex) stub(dir, name, spec string) (tree.Tree, bool) {
+	x.mu.Lock()
+	t := x.trees[dir]
+	x.mu.Unlock()
+	if t == nil || spec == "" || t.spec != spec {
+		return tree.Tree{}, false
+	}
+	layout := render.Services(name)
+	st := tree.Tree{Dir: dir, Services: layout[:1], Stub: true, RecordKey: t.record}
+	for _, f := range t.files {
+		st.Files = append(st.Files, tree.File{Path: f.path, Mode: fs.FileMode(f.sig.mode) & fs.ModePerm})
+		if f.path == announcerRun {
+			st.Services = append(st.Services, layout[1])
+		}
+	}
+	return st, true
 }
 
 // newIndexedTree is the record of a tree found equal to files, with the stats sigs the
@@ -270,15 +334,17 @@ func newIndexedTree(files []tree.File, sigs map[string]statSig, notAfter int64) 
 	return t
 }
 
-// matches reports whether the tree at root holds exactly files, as recorded: the same
-// paths, modes and hashes, and every directory and file with its recorded stat.
-func (t *indexedTree) matches(root string, files []tree.File) bool {
-	if len(files) != len(t.files) {
+// matches reports whether the tree at root holds exactly it's files, as recorded: the
+// same paths, modes and hashes (for a stub: rendered from the same spec), and every
+// directory and file with its recorded stat.
+func (t *indexedTree) matches(root string, it planItem) bool {
+	files := it.tree.Files
+	if it.tree.Stub && (it.spec == "" || it.spec != t.spec) || len(files) != len(t.files) {
 		return false
 	}
 	for i, f := range files {
 		p := t.files[i]
-		if f.Path != p.path || uint32(f.Mode.Perm()) != p.sig.mode&uint32(fs.ModePerm) || fileSum(f.Data) != p.sum {
+		if f.Path != p.path || uint32(f.Mode.Perm()) != p.sig.mode&uint32(fs.ModePerm) || !it.tree.Stub && fileSum(f.Data) != p.sum {
 			return false
 		}
 	}
@@ -291,6 +357,37 @@ func (t *indexedTree) matches(root string, files []tree.File) bool {
 	}
 	return true
 }
+
+// specKey identifies what Render makes of svc in this process: a hash of svc (every
+// field, as %#v prints it) and of the identity of the running binary, so that another
+// build of rundock, whose templates may differ, never trusts a key this one recorded. ""
+// when the binary cannot be identified: no stubs then.
+func specKey(svc spec.Service) string {
+	id := binaryID()
+	if id == "" {
+		return ""
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%#v", id, svc)
+	return hex.EncodeToString(h.Sum(nil)[:sumSize])
+}
+
+// binaryID is the running executable's device, inode, size and times.
+var binaryID = sync.OnceValue(func() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	fi, err := os.Stat(exe)
+	if err != nil {
+		return ""
+	}
+	sg, ok := sigOf(fi)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("%s %d %d %d %d", exe, sg.ino, sg.size, fi.ModTime().UnixNano(), sg.ctime)
+})
 
 // forget drops dir's record (its tree was removed or is about to change).
 func (x *treeIndex) forget(dir string) {

@@ -2,10 +2,14 @@ package apply
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/rundock/rundock/internal/spec"
 )
 
 // indexed applies tr until the index records it: the run that writes a tree cannot (its
@@ -164,5 +168,84 @@ func TestIndex_ParseFormat(t *testing.T) {
 	}
 	if len(got) != 2 || got["docker-a"].files[0] != x.trees["docker-a"].files[0] || got["docker-a"].dirs[0] != x.trees["docker-a"].dirs[0] {
 		t.Fatalf("round trip: %+v", got)
+	}
+}
+
+// services applies svcs with Services, as the CLI and the module do.
+func services(t *testing.T, svcs ...spec.Service) []Result {
+	t.Helper()
+	res, err := Services(context.Background(), svcs, Options{Containers: noContainers{}})
+	if err != nil {
+		t.Fatalf("Services: %v", err)
+	}
+	return res
+}
+
+func stubService(t *testing.T, root, name, instance string) spec.Service {
+	t.Helper()
+	s, err := spec.FromMap(map[string]any{"name": name, "image": "nginx", "announce": 80, "announce_name": "web",
+		"instance": instance, "state": "present", "sv_dir": filepath.Join(root, "sv"), "service_dir": filepath.Join(root, "service")}, "h1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestIndex_StubsStandForUnchangedTrees: once the index holds a tree with the spec it
+// was rendered from, a run with the same spec does not render it (a stub); a run with
+// another spec, or after the tree was edited, or under another build of rundock renders
+// and writes it again; a stub's record key still refuses a service that would share it.
+func TestIndex_StubsStandForUnchangedTrees(t *testing.T) {
+	root := t.TempDir()
+	a := stubService(t, root, "web-a", "h1")
+	indexed(t, func() Result { return services(t, a)[0] })
+	trees, _, _, errs := renderAll([]spec.Service{a})
+	if errs[0] != nil || !trees[0].Stub || trees[0].RecordKey == "" {
+		t.Fatalf("after two runs: stub %v, record key %q, err %v; want a stub with the key", trees[0].Stub, trees[0].RecordKey, errs[0])
+	}
+	if res := services(t, a); res[0].Changed {
+		t.Fatalf("unchanged stub: changed: %s", res[0].Msg)
+	}
+	// A stub's record key is seen: web-b may not take h1 while web-a holds it.
+	if _, err := Services(context.Background(), []spec.Service{stubService(t, root, "web-b", "h1")}, Options{Containers: noContainers{}}); err == nil || !strings.Contains(err.Error(), "docker-web-a") {
+		t.Fatalf("web-b taking the key of stubbed web-a: %v, want refused", err)
+	}
+	// Edited on disk: the stub no longer matches, so it is rendered and the file restored.
+	runPath := filepath.Join(root, "sv", "docker-web-a", "run")
+	want, _ := os.ReadFile(runPath)
+	os.WriteFile(runPath, bytes.ToUpper(want), 0o755)
+	if res := services(t, a); !res[0].Changed {
+		t.Fatal("edited stub: changed false")
+	}
+	if got, _ := os.ReadFile(runPath); !bytes.Equal(got, want) {
+		t.Fatal("edited stub: run not restored")
+	}
+	indexed(t, func() Result { return services(t, a)[0] })
+	// Another spec: rendered and written.
+	b := a
+	b.Image = "nginx:2"
+	if trees, _, _, _ := renderAll([]spec.Service{b}); trees[0].Stub {
+		t.Fatal("a new spec got a stub")
+	}
+	if res := services(t, b); !res[0].Changed {
+		t.Fatal("new image: changed false")
+	}
+	if got, _ := os.ReadFile(runPath); !bytes.Contains(got, []byte("nginx:2")) {
+		t.Fatal("new image: run not rewritten")
+	}
+	indexed(t, func() Result { return services(t, b)[0] })
+	// Another build of rundock: its templates may differ, so it trusts no key of this one.
+	saved := binaryID
+	defer func() { binaryID = saved }()
+	binaryID = func() string { return "another build" }
+	if trees, _, _, _ := renderAll([]spec.Service{b}); trees[0].Stub {
+		t.Fatal("another build took this build's stub")
+	}
+	// Its first run finds the tree equal to its rendering and keys it for itself.
+	if res := services(t, b); res[0].Changed {
+		t.Fatalf("another build, same rendering: changed: %s", res[0].Msg)
+	}
+	if trees, _, _, _ := renderAll([]spec.Service{b}); !trees[0].Stub {
+		t.Fatal("another build's second run rendered again: the first did not key the tree")
 	}
 }

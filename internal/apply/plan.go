@@ -141,6 +141,7 @@ func (p Plan) Changed() bool {
 type planner struct {
 	svc  spec.Service
 	tree tree.Tree
+	spec string // svc's specKey when the run rendered tree (planItem.spec)
 	root string
 	c    Containers
 	run  *runState
@@ -153,11 +154,12 @@ func (pl *planner) add(a Action) { pl.p.Actions = append(pl.p.Actions, a) }
 // t is svc rendered (only its Dir is used for disabled and absent).
 func MakePlan(ctx context.Context, svc spec.Service, t tree.Tree, c Containers) (Plan, error) {
 	r := &runState{svDir: filepath.Clean(svc.SvDir)}
-	return makePlan(ctx, svc, t, c, r)
+	return makePlan(ctx, planItem{svc: svc, tree: t}, c, r)
 }
 
-// makePlan is MakePlan within the run r, which has entered svc's sv_dir.
-func makePlan(ctx context.Context, svc spec.Service, t tree.Tree, c Containers, r *runState) (Plan, error) {
+// makePlan is MakePlan of it within the run r, which has entered its sv_dir.
+func makePlan(ctx context.Context, it planItem, c Containers, r *runState) (Plan, error) {
+	svc, t := it.svc, it.tree
 	if c == nil {
 		c = DockerContainers{}
 	}
@@ -165,7 +167,7 @@ func makePlan(ctx context.Context, svc spec.Service, t tree.Tree, c Containers, 
 		t.Dir = render.Dir(svc.Name)
 	}
 	root := filepath.Join(svc.SvDir, t.Dir)
-	pl := &planner{svc: svc, tree: t, root: root, c: c, run: r, p: Plan{Service: svc, Tree: t, Root: root}}
+	pl := &planner{svc: svc, tree: t, spec: it.spec, root: root, c: c, run: r, p: Plan{Service: svc, Tree: t, Root: root}}
 	var err error
 	switch svc.State {
 	case spec.StatePresent:
@@ -190,11 +192,12 @@ func (pl *planner) present(ctx context.Context, link bool) error {
 	if len(pl.tree.Files) == 0 {
 		return fmt.Errorf("cannot install %s: nothing was rendered (image missing?)", pl.svc.Name)
 	}
-	if err := sharedRecord(pl.run.records(), pl.tree); err != nil {
+	d, t, err := pl.run.compare(pl.root, planItem{pl.svc, pl.tree, pl.spec})
+	if err != nil {
 		return err
 	}
-	d, err := pl.run.compare(pl.root, pl.tree.Files)
-	if err != nil {
+	pl.tree, pl.p.Tree = t, t
+	if err := sharedRecord(pl.run.records(), pl.tree); err != nil {
 		return err
 	}
 	pl.p.Diff = diffs(pl.tree.Dir, d.changes)

@@ -31,18 +31,24 @@ type runState struct {
 	// close compares again (their stats changed) to record them before it writes idx.
 	idx     *treeIndex
 	touched []planItem
+	// indexes are the indexes Services read before taking any lock, by sv_dir: enter
+	// takes one as idx while its file is unchanged.
+	indexes map[string]*treeIndex
 }
 
-// planItem is one service of a run and its rendered tree.
+// planItem is one service of a run and its tree, rendered or a stub; spec is the service's
+// specKey when Services rendered the tree ("" when the caller gave it).
 type planItem struct {
 	svc  spec.Service
 	tree tree.Tree
+	spec string
 }
 
-// aheadDiff is a comparison read ahead.
+// aheadDiff is a comparison read ahead, with the tree compared.
 type aheadDiff struct {
-	d   treeDiff
-	err error
+	d    treeDiff
+	tree tree.Tree
+	err  error
 }
 
 // enter makes r the state for a service in svDir: it releases the lock of another sv_dir
@@ -61,7 +67,12 @@ func (r *runState) enter(ctx context.Context, svDir string, take bool) error {
 		r.unlock = unlock
 	}
 	r.svDir = svDir
-	r.idx = loadIndex(svDir)
+	if x := r.indexes[svDir]; x != nil && x.current() {
+		r.idx = x
+	} else {
+		r.idx = loadIndex(svDir)
+	}
+	delete(r.indexes, svDir) // a second visit reads it again
 	r.readAhead()
 	return nil
 }
@@ -70,18 +81,18 @@ func (r *runState) enter(ctx context.Context, svDir string, take bool) error {
 // disk, on every CPU.
 func (r *runState) readAhead() {
 	var roots []string
-	var files [][]tree.File
+	var items []planItem
 	for _, it := range r.batch {
 		if filepath.Clean(it.svc.SvDir) != r.svDir || len(it.tree.Files) == 0 ||
 			(it.svc.State != spec.StatePresent && it.svc.State != spec.StateEnabled) {
 			continue
 		}
 		roots = append(roots, filepath.Join(it.svc.SvDir, it.tree.Dir))
-		files = append(files, it.tree.Files)
+		items = append(items, it)
 	}
 	out := make([]aheadDiff, len(roots))
 	parallel(len(roots), func(i int) {
-		out[i].d, out[i].err = r.idx.compare(roots[i], files[i])
+		out[i].d, out[i].tree, out[i].err = r.idx.compare(roots[i], items[i])
 	})
 	r.ahead = make(map[string]aheadDiff, len(roots))
 	// The record index the plans will ask for: a tree whose announcer/run the comparison
@@ -90,7 +101,7 @@ func (r *runState) readAhead() {
 	for i, root := range roots {
 		r.ahead[root] = out[i]
 		if d := out[i].d; out[i].err == nil && d.exists && !slices.ContainsFunc(d.changes, func(c fileChange) bool { return c.path == announcerRun }) {
-			known[filepath.Base(root)] = renderedKey(files[i])
+			known[filepath.Base(root)] = treeKey(out[i].tree)
 		}
 	}
 	if len(roots) > 0 {
@@ -98,13 +109,15 @@ func (r *runState) readAhead() {
 	}
 }
 
-// compare is compareTree(root, files), read ahead when it was.
-func (r *runState) compare(root string, files []tree.File) (treeDiff, error) {
+// compare compares it's tree with the disk at root (read ahead when it was), and returns
+// the tree compared: it's, or when that was a stub the disk no longer matches, the
+// service rendered.
+func (r *runState) compare(root string, it planItem) (treeDiff, tree.Tree, error) {
 	if a, ok := r.ahead[root]; ok {
 		delete(r.ahead, root)
-		return a.d, a.err
+		return a.d, a.tree, a.err
 	}
-	return r.idx.compare(root, files)
+	return r.idx.compare(root, it)
 }
 
 // locked reports whether r holds svDir's lock.
@@ -140,7 +153,7 @@ func (r *runState) close() {
 			it := r.touched[i]
 			root := filepath.Join(it.svc.SvDir, it.tree.Dir)
 			if len(it.tree.Files) > 0 && (it.svc.State == spec.StatePresent || it.svc.State == spec.StateEnabled) {
-				r.idx.compare(root, it.tree.Files)
+				r.idx.compare(root, it)
 			}
 		})
 		r.idx.save() // best effort: without it the next run reads the trees

@@ -23,4 +23,9 @@ type Tree struct {
 	Dir      string // directory name under sv_dir, e.g. docker-influxdb
 	Files    []File
 	Services []Service
+	// Stub is a tree apply did not render: its index says the disk holds what this binary
+	// renders from the same spec. Files have Path and Mode only; RecordKey is the record
+	// key its announcer/run names. Nothing writes a stub.
+	Stub      bool
+	RecordKey string
 }
