@@ -82,7 +82,9 @@ func Render(svc spec.Service) (tree.Tree, error) {
 // Services is the pipeline the CLI and the module share: every service is rendered before
 // anything changes (one that does not render changes nothing at all, nor does a depends_on
 // cycle), then each is applied in dependency order (else in the order given), stopping at
-// the first that fails. The results hold one entry per service
+// the first that fails. (A stub, which renderAll does not render, is rendered later, at its
+// service's turn, if the disk moved; it cannot fail then: the same spec rendered with the
+// same binary before.) The results hold one entry per service
 // applied; when err is set, the last one is the failure, its Msg the error.
 func Services(ctx context.Context, svcs []spec.Service, opt Options) ([]Result, error) {
 	// The depends_on graph reads sv_dir's run scripts while the services render (in

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"cmp"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -31,15 +34,16 @@ import (
 // the hash of the env file).
 //
 // Only what a run read is recorded, each stat taken before its directory was listed or its
-// file read, and only when every ctime in the tree is older than that by racyMargin. A
-// write after the read gives the path a later ctime (no one can set a ctime back), so a
-// recorded stat never matches a path that changed since: a stale entry costs the reads it
-// would have saved, never a missed change.
+// file read, and only when every ctime in the tree is older by racyMargin than the file
+// system's own time (fsNow) taken before the reads. A write after that gets a later ctime
+// (no one can set a ctime back), so a recorded stat never matches a path that changed
+// since: a stale entry costs the reads it would have saved, never a missed change. (Not
+// covered: a write through a shared mmap to a page already dirty, which sets no ctime, and
+// NFS attribute caching, which can show a change late.)
 const IndexName = ".rundock.index"
 
-// racyMargin is how much older than the read a ctime must be for the tree to be recorded:
-// file systems stamp times from a clock that lags the real one by up to a tick (1–10 ms),
-// so a write in the same tick as the read could keep the ctime the read saw.
+// racyMargin is how much older than fsNow a ctime must be for the tree to be recorded: a
+// write in the same clock tick as fsNow's touch could have the same ctime.
 const racyMargin = 50 * time.Millisecond
 
 // indexHeader starts the index file; another version is read as empty.
@@ -89,6 +93,8 @@ type treeIndex struct {
 		sig statSig
 		ok  bool
 	}
+	// now is fsNow, taken before this run's comparisons began; 0: record nothing.
+	now   int64
 	mu    sync.Mutex
 	trees map[string]*indexedTree // tree dir (docker-NAME) -> tree
 	dirty bool
@@ -127,8 +133,12 @@ func parseIndex(data []byte) (map[string]*indexedTree, error) {
 	for n := 2; text != ""; n++ {
 		line, text, _ = strings.Cut(text, "\n")
 		k := 0
-		for rest := line; rest != "" && k < len(f); k++ {
+		rest := line
+		for ; rest != "" && k < len(f); k++ {
 			f[k], rest, _ = strings.Cut(rest, " ")
+		}
+		if rest != "" {
+			k = 0 // more fields than any line has
 		}
 		bad := func() error { return fmt.Errorf("line %d: %q", n, line) }
 		switch {
@@ -158,7 +168,32 @@ func parseIndex(data []byte) (map[string]*indexedTree, error) {
 			return nil, bad()
 		}
 	}
+	for dir, t := range trees {
+		if !slices.Equal(pathsOf(t.dirs), treeDirs(t.files)) {
+			return nil, fmt.Errorf("tree %s: directories %v do not match its files", dir, pathsOf(t.dirs))
+		}
+	}
 	return trees, nil
+}
+
+// treeDirs lists the directories that hold files, "." first, the rest sorted: what an
+// indexed tree records.
+func treeDirs(files []indexedPath) []string {
+	dirs := map[string]bool{}
+	for _, f := range files {
+		for d := path.Dir(f.path); d != "."; d = path.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	return append([]string{"."}, slices.Sorted(maps.Keys(dirs))...)
+}
+
+func pathsOf(ps []indexedPath) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.path
+	}
+	return out
 }
 
 // decodeSum decodes the hex s into sum.
@@ -223,6 +258,23 @@ func (x *treeIndex) save() error {
 	return nil
 }
 
+// fsNow is the time as the file system of svDir stamps it, taken by touching sv_dir's lock
+// file: a stat taken after it sees every later change with a later ctime, whatever the
+// file system's timestamp granularity (whole seconds on some) or its clock (an NFS
+// server's). 0 when it cannot be taken: then nothing is recorded.
+func fsNow(svDir string) int64 {
+	p := filepath.Join(svDir, LockName)
+	now := time.Now()
+	if err := os.Chtimes(p, now, now); err != nil { // the kernel sets ctime by its own clock
+		return 0
+	}
+	sg, ok := lstatSig(p)
+	if !ok {
+		return 0
+	}
+	return sg.ctime
+}
+
 // compare is compareTree(root, it's files), with the index: when the tree at root is
 // recorded with the same files (or, for a stub, rendered from the same spec) and every
 // stat still matches, it is unchanged without a read; else it is compared, and recorded
@@ -257,12 +309,11 @@ func (x *treeIndex) compare(root string, it planItem) (treeDiff, tree.Tree, erro
 			return treeDiff{}, it.tree, err
 		}
 	}
-	start := time.Now()
 	sigs := map[string]statSig{}
 	d, err := compareTreeSigs(root, it.tree.Files, sigs)
 	var nt *indexedTree
-	if err == nil && d.exists && len(d.changes) == 0 && !d.strayDirs {
-		if nt = newIndexedTree(it.tree.Files, sigs, start.Add(-racyMargin).UnixNano()); nt != nil {
+	if err == nil && d.exists && len(d.changes) == 0 && !d.strayDirs && x.now != 0 && !strings.ContainsFunc(dir, unsafeRune) {
+		if nt = newIndexedTree(it.tree.Files, sigs, x.now-racyMargin.Nanoseconds()); nt != nil {
 			nt.spec, nt.record = it.spec, renderedKey(it.tree.Files)
 		}
 	}
@@ -296,33 +347,18 @@ func (x *treeIndex) stub(dir, name, spec string) (tree.Tree, bool) {
 	return st, true
 }
 
+// unsafeRune is what a path or tree name in the index may not hold: it separates fields
+// and lines.
+func unsafeRune(r rune) bool { return r <= ' ' }
+
 // newIndexedTree is the record of a tree found equal to files, with the stats sigs the
 // comparison took; nil when a path has no stat, a name the index cannot hold, or a ctime
 // not before notAfter (nanoseconds).
 func newIndexedTree(files []tree.File, sigs map[string]statSig, notAfter int64) *indexedTree {
 	t := &indexedTree{}
-	dirs := map[string]bool{".": true}
-	for _, f := range files {
-		for d := path.Dir(f.Path); d != "."; d = path.Dir(d) {
-			dirs[d] = true
-		}
-	}
 	ok := func(p string) (statSig, bool) {
 		sg, found := sigs[p]
-		return sg, found && sg.ctime < notAfter && !strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' })
-	}
-	for _, d := range slices.Sorted(func(yield func(string) bool) {
-		for d := range dirs {
-			if !yield(d) {
-				return
-			}
-		}
-	}) {
-		sg, good := ok(d)
-		if !good {
-			return nil
-		}
-		t.dirs = append(t.dirs, indexedPath{path: d, sig: sg})
+		return sg, found && sg.ctime < notAfter && !strings.ContainsFunc(p, unsafeRune)
 	}
 	for _, f := range files {
 		sg, good := ok(f.Path)
@@ -330,6 +366,13 @@ func newIndexedTree(files []tree.File, sigs map[string]statSig, notAfter int64) 
 			return nil
 		}
 		t.files = append(t.files, indexedPath{path: f.Path, sig: sg, sum: fileSum(f.Data)})
+	}
+	for _, d := range treeDirs(t.files) {
+		sg, good := ok(d)
+		if !good {
+			return nil
+		}
+		t.dirs = append(t.dirs, indexedPath{path: d, sig: sg})
 	}
 	return t
 }
@@ -372,22 +415,33 @@ func specKey(svc spec.Service) string {
 	return hex.EncodeToString(h.Sum(nil)[:sumSize])
 }
 
-// binaryID is the running executable's device, inode, size and times.
+// binaryID is the Go build ID of the running executable, read from /proc/self/exe (the
+// image running, even after an upgrade replaced the file): it changes with anything that
+// changes the binary, as the templates do. "" when there is none.
 var binaryID = sync.OnceValue(func() string {
-	exe, err := os.Executable()
+	f, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return ""
 	}
-	fi, err := os.Stat(exe)
-	if err != nil {
-		return ""
-	}
-	sg, ok := sigOf(fi)
-	if !ok {
-		return ""
-	}
-	return fmt.Sprintf("%s %d %d %d %d", exe, sg.ino, sg.size, fi.ModTime().UnixNano(), sg.ctime)
+	defer f.Close()
+	head := make([]byte, 32<<10) // the go tool looks for it there too
+	n, _ := io.ReadFull(f, head)
+	return goBuildID(head[:n])
 })
+
+// goBuildID finds the Go build ID note of an ELF file in its first bytes: namesz 4, descsz,
+// type 4, name "Go\0\0", then the ID.
+func goBuildID(head []byte) string {
+	i := bytes.Index(head, []byte("\x04\x00\x00\x00Go\x00\x00"))
+	if i < 8 || binary.LittleEndian.Uint32(head[i-8:]) != 4 {
+		return ""
+	}
+	size := int(binary.LittleEndian.Uint32(head[i-4:]))
+	if size == 0 || size > 256 || i+8+size > len(head) {
+		return ""
+	}
+	return string(head[i+8 : i+8+size])
+}
 
 // forget drops dir's record (its tree was removed or is about to change).
 func (x *treeIndex) forget(dir string) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -248,4 +249,80 @@ func TestIndex_StubsStandForUnchangedTrees(t *testing.T) {
 	if trees, _, _, _ := renderAll([]spec.Service{b}); !trees[0].Stub {
 		t.Fatal("another build's second run rendered again: the first did not key the tree")
 	}
+}
+
+// TestIndex_IncompleteIndexRefused: an index whose tree lists no directories (or fewer than
+// its files need) would let a stray entry go unseen; it is read as empty, so the stray is
+// found. A line with more fields than its kind has is refused too.
+func TestIndex_IncompleteIndexRefused(t *testing.T) {
+	svc := testService(t)
+	root := filepath.Join(svc.SvDir, "docker-web")
+	tr := testTree("#!/bin/sh\necho one\n")
+	indexed(t, func() Result { return run(t, svc, tr, Options{}) })
+	p := filepath.Join(svc.SvDir, IndexName)
+	good, _ := os.ReadFile(p)
+	var noDirs, extra []string
+	for _, l := range strings.Split(strings.TrimSuffix(string(good), "\n"), "\n") {
+		if !strings.HasPrefix(l, "d ") {
+			noDirs = append(noDirs, l)
+		}
+		if strings.HasPrefix(l, "f ") {
+			l += " more"
+		}
+		extra = append(extra, l)
+	}
+	for _, bad := range [][]string{noDirs, extra} {
+		text := strings.Join(bad, "\n") + "\n"
+		if _, err := parseIndex([]byte(text)); err == nil {
+			t.Fatalf("parseIndex accepted:\n%s", text)
+		}
+		os.WriteFile(p, []byte(text), 0o600)
+		os.WriteFile(filepath.Join(root, "log", "stray"), nil, 0o644)
+		if res := run(t, svc, tr, Options{}); !res.Changed {
+			t.Fatal("stray file behind an incomplete index: changed false")
+		}
+		if _, err := os.Lstat(filepath.Join(root, "log", "stray")); err == nil {
+			t.Fatal("the stray file is still there")
+		}
+		indexed(t, func() Result { return run(t, svc, tr, Options{}) })
+	}
+}
+
+// TestIndex_BinaryID: the running binary is known by its Go build ID (so a stub recorded
+// by another build of rundock is never taken); a file without one gives "", and no stubs.
+func TestIndex_BinaryID(t *testing.T) {
+	if binaryID() == "" {
+		t.Fatal("no Go build ID found in /proc/self/exe")
+	}
+	for _, head := range [][]byte{nil, []byte("\x04\x00\x00\x00Go\x00\x00"), []byte("\x07\x00\x00\x00\x05\x00\x00\x00\x04\x00\x00\x00Go\x00\x00abcde")} {
+		if id := goBuildID(head); id != "" {
+			t.Errorf("goBuildID(%q) = %q, want none", head, id)
+		}
+	}
+	if id := goBuildID([]byte("xx\x04\x00\x00\x00\x05\x00\x00\x00\x04\x00\x00\x00Go\x00\x00abcde")); id != "abcde" {
+		t.Errorf("goBuildID of a note = %q, want abcde", id)
+	}
+}
+
+// TestIndex_SpecKeyPrintsValues: specKey prints the service with %#v, which prints a
+// pointer, interface, func or channel as an address: the same address for another value
+// in another run would give a wrong stub. spec.Service must hold none, at any depth.
+func TestIndex_SpecKeyPrintsValues(t *testing.T) {
+	var walk func(t *testing.T, typ reflect.Type, at string)
+	walk = func(t *testing.T, typ reflect.Type, at string) {
+		switch typ.Kind() {
+		case reflect.Pointer, reflect.Interface, reflect.Func, reflect.Chan, reflect.UnsafePointer, reflect.Uintptr:
+			t.Errorf("%s is a %s: specKey's %%#v would print an address", at, typ.Kind())
+		case reflect.Struct:
+			for i := range typ.NumField() {
+				walk(t, typ.Field(i).Type, at+"."+typ.Field(i).Name)
+			}
+		case reflect.Slice, reflect.Array:
+			walk(t, typ.Elem(), at+"[]")
+		case reflect.Map:
+			walk(t, typ.Key(), at+"{key}")
+			walk(t, typ.Elem(), at+"{}")
+		}
+	}
+	walk(t, reflect.TypeFor[spec.Service](), "spec.Service")
 }

@@ -73,6 +73,9 @@ func (r *runState) enter(ctx context.Context, svDir string, take bool) error {
 		r.idx = loadIndex(svDir)
 	}
 	delete(r.indexes, svDir) // a second visit reads it again
+	if r.unlock != nil {
+		r.idx.now = fsNow(svDir) // before any comparison reads
+	}
 	r.readAhead()
 	return nil
 }
@@ -149,6 +152,7 @@ func (r *runState) close() {
 	if r.unlock != nil && r.idx != nil {
 		// Compared again now, as late as they can be: a tree written less than
 		// racyMargin ago is not recorded.
+		r.idx.now = fsNow(r.svDir)
 		parallel(len(r.touched), func(i int) {
 			it := r.touched[i]
 			root := filepath.Join(it.svc.SvDir, it.tree.Dir)
