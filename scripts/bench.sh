@@ -57,6 +57,7 @@ GO_BENCHTIME=${GO_BENCHTIME:-$d_gbt}
 UPSTREAMS_TRIALS=${UPSTREAMS_TRIALS:-$d_ut}
 MODULE_TASKS=${MODULE_TASKS:-30}
 MODULE_REPS=${MODULE_REPS:-11}
+CLI_REPS=${CLI_REPS:-11}
 MODULE_EXTRA=${MODULE_EXTRA:-}
 MEMORY_SIZES=${MEMORY_SIZES:-1,10,50}
 MEMORY_IDLE=${MEMORY_IDLE:-5s}
@@ -187,10 +188,18 @@ timed() { # OUTVAR CMD...: run CMD, its wall time in ms in OUTVAR; output to $wo
   printf -v "$__v" '%s' $(($(now_ms) - t0))
 }
 
+# timed_median OUTVAR REPS CMD...: run CMD REPS times, the median wall time in ms in OUTVAR
+timed_median() {
+  local __v=$1 reps=$2 i t; shift 2
+  local all=()
+  for ((i = 0; i < reps; i++)); do timed t "$@"; all+=("$t"); done
+  printf -v "$__v" '%s' "$(printf '%s\n' "${all[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')"
+}
+
 fmt_row() { # LABEL N FIRST_MS SECOND_MS TASKS_PER_SERVICE
   local label=$1 n=$2 a=$3 b=$4 tasks=$5
   awk -v l="$label" -v n="$n" -v a="$a" -v b="$b" -v t="$tasks" 'BEGIN {
-    printf "| %s | %d | %.2f s | %.1f ms | %.2f s | %.1f ms | %.1f ms |\n", l, n, a/1000, a/n, b/1000, b/n, b/(n*t) }'
+    printf "| %s | %d | %.2f s | %.1f ms | %.3f s | %.2f ms | %.2f ms |\n", l, n, a/1000, a/n, b/1000, b/n, b/(n*t) }'
 }
 
 # make_templates: turn the tree rundock renders for one service into Jinja templates, so
@@ -320,6 +329,7 @@ converge() {
   {
     echo "Files only (\`state: present\`: render and write the runit trees, no supervision started)."
     echo "Per-task = second run / (services x tasks per service); rundock is one task per service."
+    echo "\`rundock apply -f\`'s second run is the median of $CLI_REPS runs in a row after the first (its first run also records the trees in sv_dir's index, see README: How apply works); the Ansible rows' second run is one run."
     echo "Ansible copies a binary module to the target for every task: here $(du -m bin/rundock | cut -f1) MiB (bin/rundock), on a local connection."
     echo
     echo "| how | services | first run | per service | second run (no change) | per service | per task (2nd) |"
@@ -329,7 +339,7 @@ converge() {
     d="$work/cli-$n"; mkdir -p "$d"
     services_yaml "$n" present "$d/sv" "$d/service" >"$d/services.yml"
     timed a bin/rundock apply -f "$d/services.yml"
-    timed b bin/rundock apply -f "$d/services.yml"
+    timed_median b "$CLI_REPS" bin/rundock apply -f "$d/services.yml"
     SECOND[cli,$n]=$b; FIRST[cli,$n]=$a
     fmt_row "\`rundock apply -f\` (CLI, one process)" "$n" "$a" "$b" 1 >>"$f"
   done
@@ -381,9 +391,11 @@ same_trees() {
   local a=$1 b=$2 sub=$3 t
   t=$(mktemp -d "$work/same.XXXXXX")
   cp -a "$a/$sub" "$t/a"; cp -a "$b/$sub" "$t/b"
-  find "$t/a" -type f ! -name .rundock.lock -exec sed -i "s|$a|ROOT|g" {} +
-  find "$t/b" -type f ! -name .rundock.lock -exec sed -i "s|$b|ROOT|g" {} +
-  diff -r -x .rundock.lock "$t/a" "$t/b"
+  # rundock's lock and index (stats of its trees) are not part of the trees
+  rm -f "$t/a/.rundock.lock" "$t/a/.rundock.index" "$t/b/.rundock.lock" "$t/b/.rundock.index"
+  find "$t/a" -type f -exec sed -i "s|$a|ROOT|g" {} +
+  find "$t/b" -type f -exec sed -i "s|$b|ROOT|g" {} +
+  diff -r "$t/a" "$t/b"
   local rc=$?
   rm -rf "$t"
   return $rc
