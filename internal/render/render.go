@@ -13,6 +13,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"text/template"
 
@@ -53,19 +54,26 @@ type dep struct {
 // the health status when the container has a health check.
 const InspectFormat = `{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}`
 
-var tmpl = template.Must(template.New("").Option("missingkey=error").Funcs(template.FuncMap{
-	"q":     Quote,
-	"words": words,
-	"join":  strings.Join,
-}).ParseFS(templates.FS, "run.tmpl", "finish.tmpl", "check.tmpl", "control-t.tmpl", "log-run.tmpl", "announcer-run.tmpl"))
+// scriptNames are the templates of a service's tree.
+var scriptNames = []string{"run.tmpl", "finish.tmpl", "check.tmpl", "control-t.tmpl", "log-run.tmpl", "announcer-run.tmpl"}
+
+// scripts parses the templates on first use, not at every start: a run whose trees are all
+// unchanged (apply's index) renders none, and an Ansible task starts rundock each time.
+var scripts = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("").Option("missingkey=error").Funcs(template.FuncMap{
+		"q":     Quote,
+		"words": words,
+		"join":  strings.Join,
+	}).ParseFS(templates.FS, scriptNames...))
+})
 
 // sizeHints is, per template, a little more than the largest file it rendered in this
 // process: the next service's buffer starts that large instead of growing through copies
 // (an apply renders hundreds of trees, and each copy is fresh memory to fault in).
 var sizeHints = func() map[string]*atomic.Int64 {
 	m := map[string]*atomic.Int64{}
-	for _, t := range tmpl.Templates() {
-		m[t.Name()] = new(atomic.Int64)
+	for _, n := range scriptNames {
+		m[n] = new(atomic.Int64)
 	}
 	return m
 }()
@@ -364,7 +372,7 @@ func Render(s spec.Service) (tree.Tree, error) {
 		// The hash covers what the container is started with: run itself (without the
 		// hash) and the env file.
 		var buf bytes.Buffer
-		if err := tmpl.ExecuteTemplate(&buf, "run.tmpl", &d); err != nil {
+		if err := scripts().ExecuteTemplate(&buf, "run.tmpl", &d); err != nil {
 			return tree.Tree{}, fmt.Errorf("cannot render run of service %q: %w", s.Name, err)
 		}
 		h := sha256.New()
@@ -381,7 +389,7 @@ func Render(s spec.Service) (tree.Tree, error) {
 		var buf bytes.Buffer
 		hint := sizeHints[name]
 		buf.Grow(int(hint.Load()))
-		if err := tmpl.ExecuteTemplate(&buf, name, data); err != nil {
+		if err := scripts().ExecuteTemplate(&buf, name, data); err != nil {
 			return fmt.Errorf("cannot render %s of service %q: %w", p, s.Name, err)
 		}
 		if n := int64(buf.Len()); n > hint.Load() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync"
 	"text/template"
 
 	"github.com/rundock/rundock/internal/tree"
@@ -22,7 +23,9 @@ const (
 )
 
 // upstreamsTmpl adds upstreams-run.tmpl to the service templates (for log-run.tmpl and q).
-var upstreamsTmpl = template.Must(template.Must(tmpl.Clone()).ParseFS(templates.FS, "upstreams-run.tmpl"))
+var upstreamsTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.Must(scripts().Clone()).ParseFS(templates.FS, "upstreams-run.tmpl"))
+})
 
 // upstreamsData is what upstreams-run.tmpl sees.
 type upstreamsData struct {
@@ -48,7 +51,7 @@ func Upstreams(argv []string, logDir string) (tree.Tree, error) {
 		{"run", "upstreams-run.tmpl", upstreamsData{argv}},
 	} {
 		var buf bytes.Buffer
-		if err := upstreamsTmpl.ExecuteTemplate(&buf, st.tmpl, st.data); err != nil {
+		if err := upstreamsTmpl().ExecuteTemplate(&buf, st.tmpl, st.data); err != nil {
 			return tree.Tree{}, fmt.Errorf("cannot render %s of %s: %w", st.path, UpstreamsService, err)
 		}
 		t.Files = append(t.Files, tree.File{Path: st.path, Mode: fs.FileMode(0o755), Data: buf.Bytes()})
