@@ -201,14 +201,8 @@ func decodeSum(sum *[sumSize]byte, s string) bool {
 	if len(s) != hex.EncodedLen(sumSize) {
 		return false
 	}
-	for i := range sum {
-		b, err := strconv.ParseUint(s[2*i:2*i+2], 16, 8)
-		if err != nil {
-			return false
-		}
-		sum[i] = byte(b)
-	}
-	return true
+	_, err := hex.Decode(sum[:], []byte(s))
+	return err == nil
 }
 
 // format writes the index file's bytes, trees sorted by directory.
@@ -218,13 +212,7 @@ func (x *treeIndex) format() []byte {
 	line := func(kind string, p indexedPath) {
 		fmt.Fprintf(&b, "%s %s %d %d %o %d", kind, p.path, p.sig.ino, p.sig.size, p.sig.mode, p.sig.ctime)
 	}
-	for _, dir := range slices.Sorted(func(yield func(string) bool) {
-		for d := range x.trees {
-			if !yield(d) {
-				return
-			}
-		}
-	}) {
+	for _, dir := range slices.Sorted(maps.Keys(x.trees)) {
 		t := x.trees[dir]
 		b.WriteString("tree " + dir + " " + cmp.Or(t.spec, "-") + " " + cmp.Or(t.record, "-") + "\n")
 		for _, p := range t.dirs {
@@ -297,9 +285,7 @@ func (x *treeIndex) compare(root string, it planItem) (treeDiff, tree.Tree, erro
 			// Equal to what this binary rendered from it.svc: a stub next time.
 			nt := *t
 			nt.spec, nt.record = it.spec, renderedKey(it.tree.Files)
-			x.mu.Lock()
-			x.trees[dir], x.dirty = &nt, true
-			x.mu.Unlock()
+			x.set(dir, &nt)
 		}
 		return treeDiff{exists: true}, it.tree, nil
 	}
@@ -317,15 +303,19 @@ func (x *treeIndex) compare(root string, it planItem) (treeDiff, tree.Tree, erro
 			nt.spec, nt.record = it.spec, renderedKey(it.tree.Files)
 		}
 	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if nt != nil || x.trees[dir] != nil {
-		x.trees[dir], x.dirty = nt, true
-		if nt == nil {
-			delete(x.trees, dir)
-		}
+	if nt != nil {
+		x.set(dir, nt)
+	} else {
+		x.forget(dir)
 	}
 	return d, it.tree, err
+}
+
+// set records t as the tree dir.
+func (x *treeIndex) set(dir string, t *indexedTree) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.trees[dir], x.dirty = t, true
 }
 
 // stub returns the stub of the tree dir when the index holds it rendered from spec.

@@ -44,6 +44,11 @@ type planItem struct {
 	spec string
 }
 
+// installs reports whether it's plan writes its tree (present or enabled, with files).
+func (it planItem) installs() bool {
+	return len(it.tree.Files) > 0 && (it.svc.State == spec.StatePresent || it.svc.State == spec.StateEnabled)
+}
+
 // aheadDiff is a comparison read ahead, with the tree compared.
 type aheadDiff struct {
 	d    treeDiff
@@ -86,8 +91,7 @@ func (r *runState) readAhead() {
 	var roots []string
 	var items []planItem
 	for _, it := range r.batch {
-		if filepath.Clean(it.svc.SvDir) != r.svDir || len(it.tree.Files) == 0 ||
-			(it.svc.State != spec.StatePresent && it.svc.State != spec.StateEnabled) {
+		if filepath.Clean(it.svc.SvDir) != r.svDir || !it.installs() {
 			continue
 		}
 		roots = append(roots, filepath.Join(it.svc.SvDir, it.tree.Dir))
@@ -142,8 +146,11 @@ func (r *runState) applied(it planItem) {
 	if r.keys != nil {
 		r.keys.reread(dir)
 	}
-	r.idx.forget(dir)
-	r.touched = append(r.touched, it)
+	if it.installs() {
+		r.touched = append(r.touched, it) // close compares it again: its stats tell
+	} else {
+		r.idx.forget(dir)
+	}
 }
 
 // close records the trees this run changed in the index and writes it, releases the lock
@@ -155,10 +162,7 @@ func (r *runState) close() {
 		r.idx.now = fsNow(r.svDir)
 		parallel(len(r.touched), func(i int) {
 			it := r.touched[i]
-			root := filepath.Join(it.svc.SvDir, it.tree.Dir)
-			if len(it.tree.Files) > 0 && (it.svc.State == spec.StatePresent || it.svc.State == spec.StateEnabled) {
-				r.idx.compare(root, it)
-			}
+			r.idx.compare(filepath.Join(it.svc.SvDir, it.tree.Dir), it)
 		})
 		r.idx.save() // best effort: without it the next run reads the trees
 	}
